@@ -1,0 +1,500 @@
+//! The closed-form optimal velocity of flow matching with an empirical data distribution
+//! (Proposition 1 of the paper):
+//!
+//! ```text
+//! u*(x, t) = sum_i lambda_i(x, t) (x_i - x) / (1 - t),
+//! lambda(x, t) = softmax_i( -||x - t x_i||^2 / (2 (1 - t)^2) ).
+//! ```
+//!
+//! # Fast path
+//!
+//! Dropping the per-query constant `||x||^2`, the logits are
+//! `l_i = a <x, x_i> - q ||x_i||^2` with `c = 1 / (2 (1 - t)^2)`, `a = 2 t c`, `q = t^2 c`: one
+//! matrix product per chunk of references. The softmax is accumulated over chunks with an online
+//! log-sum-exp (running maximum, rescaled sums), and the weighted sum of references is a second
+//! matrix product per chunk. Extra memory is `O(B d + B chunk)`; the `B x n x d` tensor of
+//! differences is never formed.
+//!
+//! # Accuracy
+//!
+//! In `f32` the expansion loses digits to cancellation, and its error is multiplied by `c`, which
+//! grows like `1 / (1 - t)^2`. For every query we bound the logit error
+//! `delta = u c ((2 sqrt(d) + 8) 2 t ||x|| R + 8 t^2 R^2)` (`u = 2^-24`, `R = max_i ||x_i||`;
+//! the `sqrt(d)` term is the statistical size of the rounding error of a length-`d` dot product)
+//! and guarantee that the weights are within total variation `tol` of the exact ones:
+//!
+//! 1. `e^{2 delta} - 1 <= tol`: the fast path is accurate as it is.
+//! 2. Otherwise the `top_k` references with the largest approximate logits are recomputed
+//!    exactly (`f32` differences, `f64` sums) and replace their approximate terms. The remaining
+//!    references carry at most the mass `W` that the softmax gives them; when
+//!    `2 W (e^{2 delta} - 1) e^{2 delta} <= tol` (plus the flushed tail), the result is accepted.
+//!    Near `t = 1` the weights concentrate on a few references, so this is the common case there.
+//! 3. Otherwise the query is recomputed by the same algorithm in `f64` (whose `delta` is 2^29
+//!    times smaller), with the same correction, and as a last resort by the brute-force
+//!    [`crate::reference`] in `f64`.
+//!
+//! [`Evaluation::paths`] says how many queries took each route.
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::kernels;
+use crate::matrix::{GemmScalar, Matrix, gemm_nn, gemm_nt};
+use crate::reference;
+use crate::{Error, Result};
+
+/// Accuracy and blocking parameters of [`ClosedForm`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Options {
+    /// Largest allowed total-variation distance between computed and exact softmax weights.
+    pub tol: f64,
+    /// References recomputed exactly per query when the fast path is not accurate enough.
+    pub top_k: usize,
+    /// References per chunk of the online log-sum-exp.
+    pub chunk: usize,
+    /// Queries processed together (bounds the `block x chunk` buffer).
+    pub block: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { tol: 1e-4, top_k: 32, chunk: 2048, block: 512 }
+    }
+}
+
+/// Summary of the softmax weights `lambda(x, t)` of one query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightSummary {
+    /// The largest weight `max_i lambda_i`.
+    pub max_weight: f64,
+    /// The index of the reference that carries it.
+    pub argmax: usize,
+    /// Shannon entropy `-sum_i lambda_i ln lambda_i` (nats; `ln n` for uniform weights).
+    pub entropy: f64,
+}
+
+/// How many queries each accuracy route of the module documentation handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathCounts {
+    /// Route 1: `f32` fast path as is.
+    pub fast: usize,
+    /// Route 2: `f32` fast path with the top references recomputed exactly.
+    pub corrected: usize,
+    /// Route 3: the same algorithm in `f64`.
+    pub double: usize,
+    /// Route 3, last resort: brute force in `f64`.
+    pub brute: usize,
+}
+
+/// The result of [`ClosedForm::evaluate`].
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// `u*(x_b, t_b)`, one row per query.
+    pub velocity: Matrix,
+    /// Per-query weight summaries, when asked for.
+    pub weights: Option<Vec<WeightSummary>>,
+    /// Queries per accuracy route.
+    pub paths: PathCounts,
+}
+
+/// The closed-form velocity field of a fixed set of reference (training) points.
+#[derive(Debug)]
+pub struct ClosedForm {
+    refs: Matrix,
+    norms: Vec<f32>,
+    norms64: Vec<f64>,
+    max_norm: f64,
+    refs64: OnceLock<Vec<f64>>,
+    opts: Options,
+}
+
+/// Per-query state of the online log-sum-exp: running maximum `m` of the logits, `s =
+/// sum exp(l - m)`, `e = sum exp(l - m) (l - m)` (for the entropy), and the best logits seen.
+struct RowState {
+    m: f64,
+    s: f64,
+    e: f64,
+    top: TopK,
+}
+
+/// The `cap` largest `(logit, index)` pairs of a stream of rows.
+struct TopK {
+    cap: usize,
+    items: Vec<(f64, usize)>,
+    threshold: f64,
+}
+
+impl TopK {
+    fn new(cap: usize) -> Self {
+        Self { cap, items: Vec::with_capacity(if cap > 0 { 3 * cap } else { 0 }), threshold: f64::NEG_INFINITY }
+    }
+
+    fn offer<T: Real>(&mut self, row: &[T], offset: usize) {
+        if self.cap == 0 {
+            return;
+        }
+        for (j, v) in row.iter().enumerate() {
+            let v = v.get();
+            if v > self.threshold {
+                self.items.push((v, offset + j));
+                if self.items.len() >= 3 * self.cap {
+                    self.prune();
+                }
+            }
+        }
+    }
+
+    fn prune(&mut self) {
+        if self.items.len() > self.cap {
+            self.items.select_nth_unstable_by(self.cap - 1, |a, b| b.0.total_cmp(&a.0));
+            self.items.truncate(self.cap);
+            self.threshold = self.items.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        }
+    }
+
+    fn finish(mut self) -> Vec<(f64, usize)> {
+        self.prune();
+        self.items.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.items
+    }
+}
+
+/// The two element types of the pass: `f32` (fast) and `f64` (fallback).
+trait Real: GemmScalar + Default {
+    /// Unit roundoff.
+    const UNIT: f64;
+    fn of(v: f64) -> Self;
+    fn get(self) -> f64;
+    fn scale(row: &mut [Self], s: f64);
+    /// See [`kernels::logits`].
+    fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
+    /// See [`kernels::exp_shifted`].
+    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64);
+}
+
+impl Real for f32 {
+    const UNIT: f64 = f32::EPSILON as f64 / 2.0;
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn get(self) -> f64 {
+        self as f64
+    }
+    fn scale(row: &mut [Self], s: f64) {
+        let s = s as f32;
+        row.iter_mut().for_each(|v| *v *= s);
+    }
+    fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
+        kernels::logits(g, norms, a as f32, q as f32) as f64
+    }
+    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64) {
+        let (s, e) = kernels::exp_shifted(g, m as f32, entropy);
+        (s as f64, e as f64)
+    }
+}
+
+impl Real for f64 {
+    const UNIT: f64 = f64::EPSILON / 2.0;
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn get(self) -> f64 {
+        self
+    }
+    fn scale(row: &mut [Self], s: f64) {
+        row.iter_mut().for_each(|v| *v *= s);
+    }
+    fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
+        let mut m = f64::NEG_INFINITY;
+        for (v, n) in g.iter_mut().zip(norms) {
+            *v = a * *v - q * n;
+            m = m.max(*v);
+        }
+        m
+    }
+    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64) {
+        let (mut s, mut e) = (0.0, 0.0);
+        for v in g.iter_mut() {
+            let x = *v - m;
+            let w = if x < kernels::FLUSH_BELOW as f64 { 0.0 } else { x.exp() };
+            *v = w;
+            s += w;
+            if entropy {
+                e += w * x;
+            }
+        }
+        (s, e)
+    }
+}
+
+/// Per-query coefficients: `c = 1 / (2 (1 - t)^2)`, logits `a <x, x_i> - q ||x_i||^2`.
+#[derive(Clone, Copy, Debug)]
+struct Coef {
+    t: f64,
+    c: f64,
+    a: f64,
+    q: f64,
+}
+
+impl Coef {
+    fn new(t: f64) -> Self {
+        let c = 0.5 / ((1.0 - t) * (1.0 - t));
+        Self { t, c, a: 2.0 * t * c, q: t * t * c }
+    }
+}
+
+/// What the finishing step concluded for one query.
+enum Outcome {
+    Done { u: Vec<f64>, summary: WeightSummary, corrected: bool },
+    Escalate,
+}
+
+impl ClosedForm {
+    /// The closed form over `refs` (`n x d`, `n >= 1`, `d >= 1`, finite) with default options.
+    pub fn new(refs: Matrix) -> Result<Self> {
+        Self::with_options(refs, Options::default())
+    }
+
+    /// The closed form over `refs` with explicit [`Options`].
+    pub fn with_options(refs: Matrix, opts: Options) -> Result<Self> {
+        if refs.rows() == 0 || refs.cols() == 0 {
+            return Err(Error::invalid(format!(
+                "the closed form needs at least one reference point of dimension >= 1, got {} x {}",
+                refs.rows(),
+                refs.cols()
+            )));
+        }
+        refs.check_finite("reference points")?;
+        if opts.tol.is_nan() || opts.tol <= 0.0 || opts.top_k == 0 || opts.chunk == 0 || opts.block == 0 {
+            return Err(Error::invalid(format!("closed-form options out of range: {opts:?}")));
+        }
+        let norms64 = refs.row_sq_norms();
+        let norms = norms64.iter().map(|&v| v as f32).collect();
+        let max_norm = norms64.iter().copied().fold(0.0, f64::max).sqrt();
+        Ok(Self { refs, norms, norms64, max_norm, refs64: OnceLock::new(), opts })
+    }
+
+    /// The reference points.
+    pub fn refs(&self) -> &Matrix {
+        &self.refs
+    }
+
+    /// Dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.refs.cols()
+    }
+
+    /// `u*(x_b, t)` for every row of `x` at one time `t` in `[0, 1)`.
+    pub fn velocity(&self, x: &Matrix, t: f64) -> Result<Matrix> {
+        Ok(self.evaluate(x, &vec![t; x.rows()], false)?.velocity)
+    }
+
+    /// `u*(x_b, t_b)` for every row of `x`, each at its own time, with weight summaries when
+    /// `summaries` is set.
+    pub fn evaluate(&self, x: &Matrix, ts: &[f64], summaries: bool) -> Result<Evaluation> {
+        let d = self.dim();
+        if x.cols() != d {
+            return Err(Error::invalid(format!(
+                "queries have dimension {} but the reference points have {d}",
+                x.cols()
+            )));
+        }
+        if ts.len() != x.rows() {
+            return Err(Error::invalid(format!("{} times for {} queries", ts.len(), x.rows())));
+        }
+        if let Some(t) = ts.iter().find(|t| !(0.0..1.0).contains(*t)) {
+            return Err(Error::invalid(format!(
+                "t = {t} is outside [0, 1): the closed form diverges at t = 1; use t < 1"
+            )));
+        }
+        x.check_finite("queries")?;
+
+        let mut velocity = Matrix::zeros(x.rows(), d);
+        let mut weights = summaries.then(|| Vec::with_capacity(x.rows()));
+        let mut paths = PathCounts::default();
+        for start in (0..x.rows()).step_by(self.opts.block) {
+            let end = (start + self.opts.block).min(x.rows());
+            let xb = x.slice_rows(start, end);
+            let results = self.evaluate_block(&xb, &ts[start..end], summaries, &mut paths);
+            for (i, (u, s)) in results.into_iter().enumerate() {
+                velocity.row_mut(start + i).iter_mut().zip(&u).for_each(|(o, v)| *o = *v as f32);
+                if let Some(w) = weights.as_mut() {
+                    w.push(s);
+                }
+            }
+        }
+        Ok(Evaluation { velocity, weights, paths })
+    }
+
+    /// Bound on the error of one shifted logit computed by the expansion in `f32`.
+    fn logit_error_bound(&self, coef: &Coef, xnorm: f64) -> f64 {
+        let (r, t) = (self.max_norm, coef.t);
+        let k = 2.0 * (self.dim() as f64).sqrt() + 8.0;
+        <f32 as Real>::UNIT * coef.c * (k * 2.0 * t * xnorm * r + 8.0 * t * t * r * r)
+    }
+
+    fn evaluate_block(
+        &self,
+        x: &Matrix,
+        ts: &[f64],
+        summaries: bool,
+        paths: &mut PathCounts,
+    ) -> Vec<(Vec<f64>, WeightSummary)> {
+        let coefs: Vec<Coef> = ts.iter().map(|&t| Coef::new(t)).collect();
+        let xnorms: Vec<f64> = x.row_sq_norms();
+        let deltas: Vec<f64> =
+            coefs.iter().zip(&xnorms).map(|(c, n)| self.logit_error_bound(c, n.sqrt())).collect();
+        let tol = self.opts.tol;
+        let needs_top: Vec<bool> =
+            deltas.iter().map(|&dl| summaries || (2.0 * dl).exp_m1() > tol).collect();
+
+        let (acc, states) = self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, &needs_top, summaries);
+        let mut out: Vec<Option<(Vec<f64>, WeightSummary)>> = vec![None; x.rows()];
+        let mut escalate = Vec::new();
+        for (b, st) in states.into_iter().enumerate() {
+            let row = &acc[b * self.dim()..(b + 1) * self.dim()];
+            match self.finish(x.row(b), &coefs[b], deltas[b], row, st) {
+                Outcome::Done { u, summary, corrected } => {
+                    if corrected {
+                        paths.corrected += 1;
+                    } else {
+                        paths.fast += 1;
+                    }
+                    out[b] = Some((u, summary));
+                }
+                Outcome::Escalate => escalate.push(b),
+            }
+        }
+
+        if !escalate.is_empty() {
+            let d = self.dim();
+            let refs64 = self.refs64.get_or_init(|| self.refs.as_slice().iter().map(|&v| v as f64).collect());
+            let xs: Vec<f64> = escalate.iter().flat_map(|&b| x.row(b).iter().map(|&v| v as f64)).collect();
+            let cs: Vec<Coef> = escalate.iter().map(|&b| coefs[b]).collect();
+            let track = vec![true; escalate.len()];
+            let (acc, states) = self.pass::<f64>(&xs, &self.norms64, refs64, &cs, &track, summaries);
+            for (j, st) in states.into_iter().enumerate() {
+                let b = escalate[j];
+                let delta = deltas[b] * (<f64 as Real>::UNIT / <f32 as Real>::UNIT);
+                match self.finish(x.row(b), &coefs[b], delta, &acc[j * d..(j + 1) * d], st) {
+                    Outcome::Done { u, summary, .. } => {
+                        paths.double += 1;
+                        out[b] = Some((u, summary));
+                    }
+                    Outcome::Escalate => {
+                        paths.brute += 1;
+                        out[b] = Some(reference::velocity_one(&self.refs, x.row(b), coefs[b].t));
+                    }
+                }
+            }
+        }
+        out.into_iter().map(|o| o.expect("every query is finished")).collect()
+    }
+
+    /// One chunked pass of the online log-sum-exp over all references, in precision `T`.
+    /// Returns the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` and the states.
+    fn pass<T: Real>(
+        &self,
+        x: &[T],
+        norms: &[T],
+        refs: &[T],
+        coefs: &[Coef],
+        track: &[bool],
+        entropy: bool,
+    ) -> (Vec<T>, Vec<RowState>) {
+        let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
+        let chunk = self.opts.chunk.min(n);
+        let mut acc = vec![T::default(); bsz * d];
+        let mut states: Vec<RowState> = track
+            .iter()
+            .map(|&tr| RowState {
+                m: f64::NEG_INFINITY,
+                s: 0.0,
+                e: 0.0,
+                top: TopK::new(if tr { self.opts.top_k.min(n) } else { 0 }),
+            })
+            .collect();
+        let mut g = vec![T::default(); bsz * chunk];
+        for start in (0..n).step_by(chunk) {
+            let c = chunk.min(n - start);
+            let gbuf = &mut g[..bsz * c];
+            let block = &refs[start * d..(start + c) * d];
+            gemm_nt(bsz, c, d, x, block, gbuf, false);
+            let nchunk = &norms[start..start + c];
+            gbuf.par_chunks_mut(c)
+                .zip(acc.par_chunks_mut(d))
+                .zip(states.par_iter_mut())
+                .zip(coefs.par_iter())
+                .for_each(|(((grow, arow), st), coef)| {
+                    let mc = T::logits(grow, nchunk, coef.a, coef.q);
+                    st.top.offer(grow, start);
+                    if st.m == f64::NEG_INFINITY {
+                        st.m = mc;
+                    } else if mc > st.m {
+                        let scale = (st.m - mc).exp();
+                        st.e = scale * (st.e + (st.m - mc) * st.s);
+                        st.s *= scale;
+                        T::scale(arow, scale);
+                        st.m = mc;
+                    }
+                    let (s, e) = T::exp_shifted(grow, st.m, entropy);
+                    st.s += s;
+                    st.e += e;
+                });
+            gemm_nn(bsz, d, c, gbuf, block, &mut acc, true);
+        }
+        (acc, states)
+    }
+
+    /// Turns one query's accumulators into its velocity, correcting the top references exactly
+    /// when `delta` (the logit error bound of the pass) asks for it.
+    fn finish<T: Real>(&self, x: &[f32], coef: &Coef, delta: f64, acc: &[T], st: RowState) -> Outcome {
+        let tol = self.opts.tol;
+        let n = self.refs.rows();
+        let RowState { m, mut s, mut e, top } = st;
+        let mut sum: Vec<f64> = acc.iter().map(|v| v.get()).collect();
+        let top = top.finish();
+        let needs_correction = (2.0 * delta).exp_m1() > tol;
+        let mut summary = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
+        if needs_correction {
+            if delta > 50.0 {
+                return Outcome::Escalate;
+            }
+            let xx: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+            let mut exact_mass = 0.0;
+            let mut best = (f64::NEG_INFINITY, 0);
+            for &(approx, i) in &top {
+                let r = self.refs.row(i);
+                let exact = coef.c * (xx - reference::dist_scaled(x, r, coef.t));
+                let wa = if approx - m < kernels::FLUSH_BELOW as f64 { 0.0 } else { (approx - m).exp() };
+                let we = (exact - m).exp();
+                s += we - wa;
+                e += we * (exact - m) - wa * (approx - m);
+                for (o, &v) in sum.iter_mut().zip(r) {
+                    *o += (we - wa) * v as f64;
+                }
+                exact_mass += we;
+                if exact > best.0 {
+                    best = (exact, i);
+                }
+            }
+            // Mass outside the recomputed set, and the flushed tail's worst case.
+            let outside = (1.0 - exact_mass / s).max(0.0);
+            let flushed = (n - top.len()) as f64 * (kernels::FLUSH_BELOW as f64 + delta).exp()
+                / exact_mass.max(f64::MIN_POSITIVE);
+            let bound = 2.0 * outside * (2.0 * delta).exp_m1() * (2.0 * delta).exp() + flushed;
+            if bound.is_nan() || bound > tol {
+                return Outcome::Escalate;
+            }
+            summary.max_weight = (best.0 - m).exp() / s;
+            summary.argmax = best.1;
+        } else if let Some(&(l, i)) = top.first() {
+            summary.max_weight = (l - m).exp() / s;
+            summary.argmax = i;
+        }
+        summary.entropy = s.ln() - e / s;
+        let u = sum.iter().zip(x).map(|(a, &xv)| (a / s - xv as f64) / (1.0 - coef.t)).collect();
+        Outcome::Done { u, summary, corrected: needs_correction }
+    }
+}

@@ -1,0 +1,248 @@
+//! A dense row-major `f32` matrix and the matrix products the rest of the crate is built on.
+//!
+//! Products go through the `gemm` crate (runtime-dispatched AVX2 / AVX-512 kernels), which is
+//! also what candle's CPU backend uses.
+
+use crate::{Error, Result};
+
+/// A dense row-major matrix of `f32`: `rows` points of dimension `cols`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+impl Matrix {
+    /// A `rows x cols` matrix of zeros.
+    pub fn zeros(rows: usize, cols: usize) -> Self {
+        Self { rows, cols, data: vec![0.0; rows * cols] }
+    }
+
+    /// Wraps row-major `data`; fails if its length is not `rows * cols`.
+    pub fn from_vec(rows: usize, cols: usize, data: Vec<f32>) -> Result<Self> {
+        if data.len() != rows * cols {
+            return Err(Error::invalid(format!(
+                "matrix of {rows} x {cols} needs {} values, got {}",
+                rows * cols,
+                data.len()
+            )));
+        }
+        Ok(Self { rows, cols, data })
+    }
+
+    /// Stacks equal-length rows; fails on ragged input. An empty list gives a 0 x 0 matrix.
+    pub fn from_rows<R: AsRef<[f32]>>(rows: &[R]) -> Result<Self> {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, r) in rows.iter().enumerate() {
+            let r = r.as_ref();
+            if r.len() != cols {
+                return Err(Error::invalid(format!(
+                    "row {i} has {} values where row 0 has {cols}",
+                    r.len()
+                )));
+            }
+            data.extend_from_slice(r);
+        }
+        Ok(Self { rows: rows.len(), cols, data })
+    }
+
+    /// Number of rows (points).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns (dimension).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// `true` when the matrix has no rows or no columns.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    /// Row-major values.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+    /// Mutable row-major values.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+    /// Consumes the matrix into its row-major values.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+    /// Mutable row `i`.
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.data[i * self.cols..(i + 1) * self.cols]
+    }
+    /// Iterator over rows.
+    pub fn iter_rows(&self) -> impl ExactSizeIterator<Item = &[f32]> + '_ {
+        // `chunks_exact(0)` panics; a matrix with zero columns has no values to iterate.
+        self.data.chunks_exact(self.cols.max(1)).take(if self.cols == 0 { 0 } else { self.rows })
+    }
+    /// The rows whose indices are given, in that order.
+    pub fn select_rows(&self, idx: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(idx.len() * self.cols);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix { rows: idx.len(), cols: self.cols, data }
+    }
+    /// Rows `start..end`.
+    pub fn slice_rows(&self, start: usize, end: usize) -> Matrix {
+        Matrix {
+            rows: end - start,
+            cols: self.cols,
+            data: self.data[start * self.cols..end * self.cols].to_vec(),
+        }
+    }
+    /// Squared Euclidean norm of each row, accumulated in `f64`.
+    pub fn row_sq_norms(&self) -> Vec<f64> {
+        self.iter_rows().map(sq_norm).collect()
+    }
+    /// Fails unless every value is finite; `what` names the input in the message.
+    pub fn check_finite(&self, what: &str) -> Result<()> {
+        if let Some(pos) = self.data.iter().position(|v| !v.is_finite()) {
+            let (r, c) = (pos / self.cols.max(1), pos % self.cols.max(1));
+            return Err(Error::invalid(format!(
+                "{what}: value at row {r}, column {c} is {} (NaN or inf); clean the data first",
+                self.data[pos]
+            )));
+        }
+        Ok(())
+    }
+    /// Elementwise `self * a + other * b`.
+    pub fn axpby(&self, a: f32, other: &Matrix, b: f32) -> Matrix {
+        assert_eq!((self.rows, self.cols), (other.rows, other.cols), "shape mismatch");
+        let data = self.data.iter().zip(&other.data).map(|(x, y)| a * x + b * y).collect();
+        Matrix { rows: self.rows, cols: self.cols, data }
+    }
+}
+
+/// Squared Euclidean norm, accumulated in `f64`.
+pub fn sq_norm(x: &[f32]) -> f64 {
+    x.iter().map(|&v| (v as f64) * (v as f64)).sum()
+}
+
+/// Squared Euclidean distance `||a - b||^2`: `f32` differences, `f64` accumulation.
+pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            let d = (x - y) as f64;
+            d * d
+        })
+        .sum()
+}
+
+/// Dot product accumulated in `f64`.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// Threads handed to the matrix-product kernels: rayon's pool size.
+fn parallelism() -> gemm::Parallelism {
+    match rayon::current_num_threads() {
+        1 => gemm::Parallelism::None,
+        n => gemm::Parallelism::Rayon(n),
+    }
+}
+
+/// The element types the matrix products take: `f32` and `f64`.
+pub trait GemmScalar: Copy + Send + Sync + 'static {
+    /// The multiplicative identity.
+    const ONE: Self;
+}
+impl GemmScalar for f32 {
+    const ONE: Self = 1.0;
+}
+impl GemmScalar for f64 {
+    const ONE: Self = 1.0;
+}
+
+/// `c (+)= a * b^T` for row-major `a` (`m x k`), `b` (`n x k`), `c` (`m x n`): overwrites `c`,
+/// or adds to it when `accumulate`. Takes slices so that chunks need no copy. `k` must be > 0.
+pub fn gemm_nt<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T], accumulate: bool) {
+    assert!(k > 0 && a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the assert bounds every index gemm touches: lhs (m x k, row stride k),
+    // rhs = b^T read as (k x n) with column stride k, dst (m x n, row stride n).
+    unsafe {
+        gemm::gemm(
+            m, n, k, c.as_mut_ptr(), 1, n as isize, accumulate, a.as_ptr(), 1, k as isize, b.as_ptr(),
+            k as isize, 1, T::ONE, T::ONE, false, false, false, parallelism(),
+        )
+    }
+}
+
+/// `c (+)= a * b` for row-major `a` (`m x k`), `b` (`k x n`), `c` (`m x n`); `k` must be > 0.
+pub fn gemm_nn<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T], accumulate: bool) {
+    assert!(k > 0 && a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: bounds asserted above; all three operands are row-major and contiguous.
+    unsafe {
+        gemm::gemm(
+            m, n, k, c.as_mut_ptr(), 1, n as isize, accumulate, a.as_ptr(), 1, k as isize, b.as_ptr(),
+            1, n as isize, T::ONE, T::ONE, false, false, false, parallelism(),
+        )
+    }
+}
+
+/// `a * b^T` as a new `a.rows() x b.rows()` matrix.
+pub fn matmul_nt(a: &Matrix, b: &Matrix) -> Matrix {
+    assert_eq!(a.cols, b.cols, "inner dimensions differ");
+    let mut c = Matrix::zeros(a.rows, b.rows);
+    if a.cols > 0 {
+        gemm_nt(a.rows, b.rows, a.cols, &a.data, &b.data, &mut c.data, false);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemm_matches_loops() {
+        let a = Matrix::from_vec(3, 4, (0..12).map(|v| v as f32 * 0.5 - 2.0).collect()).unwrap();
+        let b = Matrix::from_vec(5, 4, (0..20).map(|v| (v as f32).sin()).collect()).unwrap();
+        let c = matmul_nt(&a, &b);
+        for i in 0..3 {
+            for j in 0..5 {
+                let want = dot(a.row(i), b.row(j));
+                assert!((c.row(i)[j] as f64 - want).abs() < 1e-5, "{i},{j}");
+            }
+        }
+        // a (3x4) times b^T stored as a (4x5) row-major matrix, added onto c.
+        let bt: Vec<f32> = (0..4).flat_map(|k| (0..5).map(move |j| (j * 4 + k) as f32)).collect();
+        let bt: Vec<f32> = bt.iter().map(|&v| (v).sin()).collect();
+        let mut c2 = c.clone();
+        gemm_nn(3, 5, 4, a.as_slice(), &bt, c2.as_mut_slice(), true);
+        for (x, y) in c2.as_slice().iter().zip(c.as_slice()) {
+            assert!((x - 2.0 * y).abs() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected() {
+        let err = Matrix::from_rows(&[vec![1.0, 2.0], vec![3.0]]).unwrap_err();
+        assert!(err.to_string().contains("row 1"));
+        assert!(Matrix::from_vec(2, 2, vec![0.0; 3]).is_err());
+    }
+
+    #[test]
+    fn non_finite_values_are_located() {
+        let m = Matrix::from_vec(2, 2, vec![0.0, 1.0, f32::NAN, 2.0]).unwrap();
+        let err = m.check_finite("train").unwrap_err().to_string();
+        assert!(err.contains("row 1, column 0"), "{err}");
+    }
+}
