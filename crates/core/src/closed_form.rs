@@ -127,7 +127,11 @@ struct TopK {
 
 impl TopK {
     fn new(cap: usize) -> Self {
-        Self { cap, items: Vec::with_capacity(if cap > 0 { 3 * cap } else { 0 }), threshold: f64::NEG_INFINITY }
+        Self {
+            cap,
+            items: Vec::with_capacity(if cap > 0 { 3 * cap } else { 0 }),
+            threshold: f64::NEG_INFINITY,
+        }
     }
 
     fn offer<T: Real>(&mut self, row: &[T], offset: usize) {
@@ -164,7 +168,6 @@ impl TopK {
 trait Real: GemmScalar + Default {
     /// Unit roundoff.
     const UNIT: f64;
-    fn of(v: f64) -> Self;
     fn get(self) -> f64;
     fn scale(row: &mut [Self], s: f64);
     /// See [`kernels::logits`].
@@ -175,9 +178,6 @@ trait Real: GemmScalar + Default {
 
 impl Real for f32 {
     const UNIT: f64 = f32::EPSILON as f64 / 2.0;
-    fn of(v: f64) -> Self {
-        v as f32
-    }
     fn get(self) -> f64 {
         self as f64
     }
@@ -196,9 +196,6 @@ impl Real for f32 {
 
 impl Real for f64 {
     const UNIT: f64 = f64::EPSILON / 2.0;
-    fn of(v: f64) -> Self {
-        v
-    }
     fn get(self) -> f64 {
         self
     }
@@ -346,10 +343,10 @@ impl ClosedForm {
         let deltas: Vec<f64> =
             coefs.iter().zip(&xnorms).map(|(c, n)| self.logit_error_bound(c, n.sqrt())).collect();
         let tol = self.opts.tol;
-        let needs_top: Vec<bool> =
-            deltas.iter().map(|&dl| summaries || (2.0 * dl).exp_m1() > tol).collect();
+        let needs_top: Vec<bool> = deltas.iter().map(|&dl| summaries || (2.0 * dl).exp_m1() > tol).collect();
 
-        let (acc, states) = self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, &needs_top, summaries);
+        let (acc, states) =
+            self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, &needs_top, summaries);
         let mut out: Vec<Option<(Vec<f64>, WeightSummary)>> = vec![None; x.rows()];
         let mut escalate = Vec::new();
         for (b, st) in states.into_iter().enumerate() {

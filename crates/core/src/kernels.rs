@@ -80,7 +80,7 @@ fn exp_neg<const FMA: bool>(x: f32) -> f32 {
     p = fma::<FMA>(p, r, 8.333_452e-3);
     p = fma::<FMA>(p, r, 4.166_579_6e-2);
     p = fma::<FMA>(p, r, 1.666_666_5e-1);
-    p = fma::<FMA>(p, r, 5.000_000_1e-1);
+    p = fma::<FMA>(p, r, 0.5);
     let y = fma::<FMA>(p * r, r, r) + 1.0;
     let k = f.to_bits() as i32 - MAGIC.to_bits() as i32;
     let scale = f32::from_bits(((k + 127) << 23) as u32);

@@ -9,8 +9,6 @@
 //! - [`efm`]: the empirical flow matching estimator `u*_M` (Algorithm 2, Proposition 2);
 //! - [`ode`]: solvers over the [`VelocityField`] trait;
 
-
-
 //! - [`rng`]: labelled seeded streams.
 
 pub mod closed_form;

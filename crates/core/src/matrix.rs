@@ -38,10 +38,7 @@ impl Matrix {
         for (i, r) in rows.iter().enumerate() {
             let r = r.as_ref();
             if r.len() != cols {
-                return Err(Error::invalid(format!(
-                    "row {i} has {} values where row 0 has {cols}",
-                    r.len()
-                )));
+                return Err(Error::invalid(format!("row {i} has {} values where row 0 has {cols}", r.len())));
             }
             data.extend_from_slice(r);
         }
@@ -176,8 +173,25 @@ pub fn gemm_nt<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c:
     // rhs = b^T read as (k x n) with column stride k, dst (m x n, row stride n).
     unsafe {
         gemm::gemm(
-            m, n, k, c.as_mut_ptr(), 1, n as isize, accumulate, a.as_ptr(), 1, k as isize, b.as_ptr(),
-            k as isize, 1, T::ONE, T::ONE, false, false, false, parallelism(),
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            k as isize,
+            1,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            parallelism(),
         )
     }
 }
@@ -191,8 +205,25 @@ pub fn gemm_nn<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c:
     // SAFETY: bounds asserted above; all three operands are row-major and contiguous.
     unsafe {
         gemm::gemm(
-            m, n, k, c.as_mut_ptr(), 1, n as isize, accumulate, a.as_ptr(), 1, k as isize, b.as_ptr(),
-            1, n as isize, T::ONE, T::ONE, false, false, false, parallelism(),
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            1,
+            k as isize,
+            b.as_ptr(),
+            1,
+            n as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            parallelism(),
         )
     }
 }

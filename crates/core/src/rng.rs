@@ -33,7 +33,7 @@ fn mix(mut z: u64) -> u64 {
 impl Stream {
     /// The root stream of `seed`.
     pub fn new(seed: u64) -> Self {
-        Self::from_key(mix(seed ^ 0x5eed_0f_f10e_u64))
+        Self::from_key(mix(seed ^ 0x005e_ed0f_f10e_u64))
     }
 
     fn from_key(key: u64) -> Self {

@@ -80,11 +80,21 @@ fn check(cf: &ClosedForm, x: &Matrix, t: f64) -> f64 {
         let bound = TOL * r + 1e-5 * (r + xn);
         worst = worst.max(err / bound);
         let w = eval.weights.as_ref().unwrap()[b];
-        assert!((w.max_weight - sum.max_weight).abs() <= TOL, "max weight {} vs {}", w.max_weight, sum.max_weight);
+        assert!(
+            (w.max_weight - sum.max_weight).abs() <= TOL,
+            "max weight {} vs {}",
+            w.max_weight,
+            sum.max_weight
+        );
         if sum.max_weight > 0.5 + TOL {
             assert_eq!(w.argmax, sum.argmax);
         }
-        assert!((w.entropy - sum.entropy).abs() <= 1e-3 * (1.0 + sum.entropy), "entropy {} vs {}", w.entropy, sum.entropy);
+        assert!(
+            (w.entropy - sum.entropy).abs() <= 1e-3 * (1.0 + sum.entropy),
+            "entropy {} vs {}",
+            w.entropy,
+            sum.entropy
+        );
     }
     assert!(worst <= 1.0, "t = {t}: error {worst} times the bound; routes {:?}", eval.paths);
     worst
@@ -92,7 +102,7 @@ fn check(cf: &ClosedForm, x: &Matrix, t: f64) -> f64 {
 
 #[test]
 fn grid_of_dimensions_times_and_kinds() {
-    let mut s = Stream::new(20251128);
+    let s = Stream::new(20251128);
     for (d, n) in [(2, 10_000), (64, 10_000), (784, 4_000), (3072, 2_000)] {
         let train = data(n, d, &mut s.derive(&format!("train-{d}")));
         let cf = ClosedForm::new(train.clone()).unwrap();
@@ -182,7 +192,11 @@ fn near_one_points_at_the_nearest_scaled_point() {
     for b in 0..16 {
         let nearest = (0..2_000)
             .min_by(|&i, &j| {
-                reference::dist_scaled(x.row(b), train.row(i), t).total_cmp(&reference::dist_scaled(x.row(b), train.row(j), t))
+                reference::dist_scaled(x.row(b), train.row(i), t).total_cmp(&reference::dist_scaled(
+                    x.row(b),
+                    train.row(j),
+                    t,
+                ))
             })
             .unwrap();
         let dir: Vec<f32> = train.row(nearest).iter().zip(x.row(b)).map(|(a, c)| a - c).collect();
