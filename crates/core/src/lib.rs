@@ -9,11 +9,13 @@
 //! - [`efm`]: the empirical flow matching estimator `u*_M` (Algorithm 2, Proposition 2);
 //! - [`ode`]: solvers over the [`VelocityField`] trait;
 
+//! - [`io`]: NumPy `.npy` and CSV matrices, atomic writes;
 //! - [`rng`]: labelled seeded streams.
 
 pub mod closed_form;
 pub mod efm;
 mod error;
+pub mod io;
 mod kernels;
 pub mod matrix;
 pub mod ode;
