@@ -8,7 +8,7 @@
 //! - [`targets`]: the probability path, the conditional target `x1 - x0`, cosines;
 //! - [`efm`]: the empirical flow matching estimator `u*_M` (Algorithm 2, Proposition 2);
 //! - [`ode`]: solvers over the [`VelocityField`] trait;
-
+//! - [`metrics`]: exact nearest neighbours, memorization, Fréchet and energy distances;
 //! - [`rng`]: labelled seeded streams.
 
 pub mod closed_form;
@@ -16,6 +16,7 @@ pub mod efm;
 mod error;
 mod kernels;
 pub mod matrix;
+pub mod metrics;
 pub mod ode;
 pub mod reference;
 pub mod rng;
