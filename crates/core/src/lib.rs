@@ -4,11 +4,11 @@
 //! Emonet, NeurIPS 2025) without neural networks:
 //!
 //! - [`closed_form`]: the optimal velocity `u*` of Proposition 1, fast and accurate;
-//!   [`reference`]: its `f64` brute-force twin;
+//!   [`mod@reference`]: its `f64` brute-force twin;
 //! - [`targets`]: the probability path, the conditional target `x1 - x0`, cosines;
 //! - [`efm`]: the empirical flow matching estimator `u*_M` (Algorithm 2, Proposition 2);
 //! - [`ode`]: solvers over the [`VelocityField`] trait;
-
+//! - [`metrics`]: exact nearest neighbours, memorization, Fréchet and energy distances;
 //! - [`io`]: NumPy `.npy` and CSV matrices, atomic writes;
 //! - [`rng`]: labelled seeded streams.
 
@@ -18,6 +18,7 @@ mod error;
 pub mod io;
 mod kernels;
 pub mod matrix;
+pub mod metrics;
 pub mod ode;
 pub mod reference;
 pub mod rng;
