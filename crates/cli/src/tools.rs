@@ -169,6 +169,42 @@ pub fn memorization(a: &MemorizationArgs) -> Result<()> {
     if train.rows() < 2 {
         bail!("--train has {} point(s): the ratio test needs at least two training points", train.rows());
     }
-    let _ = a.threshold;
-    bail!("memorization needs the metrics module")
+    if !(a.threshold > 0.0 && a.threshold <= 1.0) {
+        bail!("--threshold {} must lie in (0, 1]", a.threshold);
+    }
+    let mem = cfm_core::metrics::memorization(&samples, &train, a.threshold)?;
+    let baseline = cfm_core::metrics::train_to_train_distance(&train)?;
+    let rows: Vec<[f32; 4]> = mem
+        .samples
+        .iter()
+        .map(|s| [s.d1 as f32, s.d2 as f32, s.ratio as f32, f32::from(u8::from(s.copy))])
+        .collect();
+    let table = Matrix::from_rows(&rows)?;
+    let header = "d1,d2,ratio,copy\n";
+    match a.out.as_deref() {
+        Some(p) if cfm_core::io::Format::of(p)? == cfm_core::io::Format::Csv => {
+            let mut bytes = header.as_bytes().to_vec();
+            bytes.extend(cfm_core::io::csv_bytes(&table));
+            cfm_core::io::write_atomic(p, &bytes).context("--out")?;
+        }
+        Some(p) => write_matrix(p, &table).context("--out")?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(header.as_bytes())?;
+            out.write_all(&cfm_core::io::csv_bytes(&table))?;
+        }
+    }
+    let s = &mem.summary;
+    eprintln!(
+        "{} samples: {} copies ({:.1}% memorized, d1/d2 < {:.3}); mean d1 {:.4}, median d1 {:.4}; \
+         train-to-train mean nearest distance {:.4}",
+        s.samples,
+        s.copies,
+        100.0 * s.fraction_memorized,
+        a.threshold,
+        s.mean_d1,
+        s.median_d1,
+        baseline
+    );
+    Ok(())
 }
