@@ -8,11 +8,13 @@
 //! - [`targets`]: the probability path, the conditional target `x1 - x0`, cosines;
 //! - [`efm`]: the empirical flow matching estimator `u*_M` (Algorithm 2, Proposition 2);
 //! - [`ode`]: solvers over the [`VelocityField`] trait;
+//! - [`datasets`]: toy 2-D sets, Gaussian mixtures, the 8x8 digits, image readers, resampling;
 //! - [`metrics`]: exact nearest neighbours, memorization, Fréchet and energy distances;
 //! - [`io`]: NumPy `.npy` and CSV matrices, atomic writes;
 //! - [`rng`]: labelled seeded streams.
 
 pub mod closed_form;
+pub mod datasets;
 pub mod efm;
 mod error;
 pub mod io;
