@@ -241,6 +241,10 @@ impl Coef {
     }
 }
 
+/// Candidates whose approximate logit is within this many nats (plus `2 delta`) of the largest
+/// are recomputed exactly; the rest weigh less than `e^-30` each and stay approximate.
+const EXACT_WINDOW: f64 = 30.0;
+
 /// What the finishing step concluded for one query.
 enum Outcome {
     Done { u: Vec<f64>, summary: WeightSummary, corrected: bool },
@@ -347,11 +351,16 @@ impl ClosedForm {
 
         let (acc, states) =
             self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, &needs_top, summaries);
+        let d = self.dim();
+        let outcomes: Vec<Outcome> = states
+            .into_par_iter()
+            .enumerate()
+            .map(|(b, st)| self.finish(x.row(b), &coefs[b], deltas[b], &acc[b * d..(b + 1) * d], st))
+            .collect();
         let mut out: Vec<Option<(Vec<f64>, WeightSummary)>> = vec![None; x.rows()];
         let mut escalate = Vec::new();
-        for (b, st) in states.into_iter().enumerate() {
-            let row = &acc[b * self.dim()..(b + 1) * self.dim()];
-            match self.finish(x.row(b), &coefs[b], deltas[b], row, st) {
+        for (b, outcome) in outcomes.into_iter().enumerate() {
+            match outcome {
                 Outcome::Done { u, summary, corrected } => {
                     if corrected {
                         paths.corrected += 1;
@@ -365,25 +374,32 @@ impl ClosedForm {
         }
 
         if !escalate.is_empty() {
-            let d = self.dim();
             let refs64 = self.refs64.get_or_init(|| self.refs.as_slice().iter().map(|&v| v as f64).collect());
             let xs: Vec<f64> = escalate.iter().flat_map(|&b| x.row(b).iter().map(|&v| v as f64)).collect();
             let cs: Vec<Coef> = escalate.iter().map(|&b| coefs[b]).collect();
             let track = vec![true; escalate.len()];
             let (acc, states) = self.pass::<f64>(&xs, &self.norms64, refs64, &cs, &track, summaries);
-            for (j, st) in states.into_iter().enumerate() {
+            let scale = <f64 as Real>::UNIT / <f32 as Real>::UNIT;
+            let outcomes: Vec<Outcome> = states
+                .into_par_iter()
+                .enumerate()
+                .map(|(j, st)| {
+                    let b = escalate[j];
+                    self.finish(x.row(b), &coefs[b], deltas[b] * scale, &acc[j * d..(j + 1) * d], st)
+                })
+                .collect();
+            for (j, outcome) in outcomes.into_iter().enumerate() {
                 let b = escalate[j];
-                let delta = deltas[b] * (<f64 as Real>::UNIT / <f32 as Real>::UNIT);
-                match self.finish(x.row(b), &coefs[b], delta, &acc[j * d..(j + 1) * d], st) {
+                out[b] = Some(match outcome {
                     Outcome::Done { u, summary, .. } => {
                         paths.double += 1;
-                        out[b] = Some((u, summary));
+                        (u, summary)
                     }
                     Outcome::Escalate => {
                         paths.brute += 1;
-                        out[b] = Some(reference::velocity_one(&self.refs, x.row(b), coefs[b].t));
+                        reference::velocity_one(&self.refs, x.row(b), coefs[b].t)
                     }
-                }
+                });
             }
         }
         out.into_iter().map(|o| o.expect("every query is finished")).collect()
@@ -461,7 +477,7 @@ impl ClosedForm {
             let xx: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
             let mut exact_mass = 0.0;
             let mut best = (f64::NEG_INFINITY, 0);
-            for &(approx, i) in &top {
+            for &(approx, i) in top.iter().take_while(|p| p.0 - m >= -(EXACT_WINDOW + 2.0 * delta)) {
                 let r = self.refs.row(i);
                 let exact = coef.c * (xx - reference::dist_scaled(x, r, coef.t));
                 let wa = if approx - m < kernels::FLUSH_BELOW as f64 { 0.0 } else { (approx - m).exp() };
@@ -476,7 +492,8 @@ impl ClosedForm {
                     best = (exact, i);
                 }
             }
-            // Mass outside the recomputed set, and the flushed tail's worst case.
+            // Mass outside the recomputed set (carried by approximate weights, each within a factor
+            // e^{2 delta} of the truth), and the flushed tail's worst case.
             let outside = (1.0 - exact_mass / s).max(0.0);
             let flushed = (n - top.len()) as f64 * (kernels::FLUSH_BELOW as f64 + delta).exp()
                 / exact_mass.max(f64::MIN_POSITIVE);

@@ -62,7 +62,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let name = path.file_name().ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?;
+    let name =
+        path.file_name().ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -150,7 +151,8 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// `.npy` version 1.0 bytes of `m` as little-endian `f32`, C order.
 pub fn npy_bytes(m: &Matrix) -> Vec<u8> {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", m.rows(), m.cols());
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}", m.rows(), m.cols());
     // Pad so that the data starts on a multiple of 64 bytes, ending the header with a newline.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));

@@ -1,0 +1,55 @@
+//! Closed-form velocity (Proposition 1) for B = 256 queries against n references in d
+//! dimensions, next to the single `(B x d) (d x n)` matrix product it contains, measured in the
+//! same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
+//! queries, t = 0.5. Summarise with `cargo run --release -p cfm-bench --bin bench-table`.
+//!
+//! `CFM_BENCH_SHAPES="10000x64,50000x784"` restricts the grid (default: n in {1k, 10k, 50k},
+//! d in {2, 64, 784, 3072}).
+
+use candle_core::{Device, Tensor};
+use cfm_core::matrix::gemm_nt;
+use cfm_core::{ClosedForm, Matrix, Stream};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const B: usize = 256;
+const T: f64 = 0.5;
+
+fn shapes() -> Vec<(usize, usize)> {
+    match std::env::var("CFM_BENCH_SHAPES") {
+        Ok(s) => s
+            .split(',')
+            .map(|p| {
+                let (n, d) = p.split_once('x').expect("shapes look like 10000x64");
+                (n.trim().parse().unwrap(), d.trim().parse().unwrap())
+            })
+            .collect(),
+        Err(_) => [2, 64, 784, 3072].iter().flat_map(|&d| [1_000, 10_000, 50_000].map(|n| (n, d))).collect(),
+    }
+}
+
+fn normal(rows: usize, cols: usize, label: &str) -> Matrix {
+    Matrix::from_vec(rows, cols, Stream::new(0).derive(label).normal_vec(rows * cols)).unwrap()
+}
+
+fn closed_form(c: &mut Criterion) {
+    for (n, d) in shapes() {
+        let refs = normal(n, d, "refs");
+        let queries = normal(B, d, "queries");
+        let mut g = c.benchmark_group(format!("closed_form_n{n}_d{d}"));
+        g.throughput(Throughput::Elements(B as u64));
+        g.sample_size(10);
+        let cf = ClosedForm::new(refs.clone()).unwrap();
+        g.bench_function("closed_form", |b| b.iter(|| cf.velocity(&queries, T).unwrap()));
+        let mut out = vec![0f32; B * n];
+        g.bench_function("matmul", |b| {
+            b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false))
+        });
+        let qt = Tensor::from_slice(queries.as_slice(), (B, d), &Device::Cpu).unwrap();
+        let rt = Tensor::from_slice(refs.as_slice(), (n, d), &Device::Cpu).unwrap().t().unwrap();
+        g.bench_function("candle_matmul", |b| b.iter(|| qt.matmul(&rt).unwrap()));
+        g.finish();
+    }
+}
+
+criterion_group!(benches, closed_form);
+criterion_main!(benches);
