@@ -1,0 +1,225 @@
+//! Results tables: tidy long-form polars DataFrames (one row per observation, named key
+//! columns, then `statistic` and `value`), their CSV files, and the accessors claims and
+//! renderers use.
+
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::{Error, Result};
+
+/// A key or value of one table row.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Text (dataset names, methods, statistics).
+    Str(String),
+    /// Integers (dimensions, sizes, indices, seeds).
+    Int(i64),
+    /// Reals (times, values).
+    Float(f64),
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Self {
+        Cell::Str(v.to_string())
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Self {
+        Cell::Str(v)
+    }
+}
+impl From<usize> for Cell {
+    fn from(v: usize) -> Self {
+        Cell::Int(v as i64)
+    }
+}
+impl From<i64> for Cell {
+    fn from(v: i64) -> Self {
+        Cell::Int(v)
+    }
+}
+impl From<u64> for Cell {
+    fn from(v: u64) -> Self {
+        Cell::Int(v as i64)
+    }
+}
+impl From<f64> for Cell {
+    fn from(v: f64) -> Self {
+        Cell::Float(v)
+    }
+}
+
+/// Builds a long-form table row by row; every row has the same columns in the same order.
+#[derive(Debug)]
+pub struct TableBuilder {
+    names: Vec<String>,
+    rows: Vec<Vec<Cell>>,
+}
+
+impl TableBuilder {
+    /// A builder for the columns `names`.
+    pub fn new(names: &[&str]) -> Self {
+        Self { names: names.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
+    }
+
+    /// Appends one row (one cell per column, in order).
+    pub fn push(&mut self, row: Vec<Cell>) {
+        assert_eq!(row.len(), self.names.len(), "row of {} cells for columns {:?}", row.len(), self.names);
+        self.rows.push(row);
+    }
+
+    /// The DataFrame; a column's type is that of its first row.
+    pub fn finish(self) -> Result<DataFrame> {
+        let mut columns = Vec::with_capacity(self.names.len());
+        for (j, name) in self.names.iter().enumerate() {
+            let name = PlSmallStr::from(name.as_str());
+            let col = match self.rows.first().map(|r| &r[j]) {
+                Some(Cell::Str(_)) | None => Column::new(
+                    name,
+                    self.rows
+                        .iter()
+                        .map(|r| match &r[j] {
+                            Cell::Str(s) => s.clone(),
+                            Cell::Int(v) => v.to_string(),
+                            Cell::Float(v) => v.to_string(),
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                Some(Cell::Int(_)) => Column::new(
+                    name,
+                    self.rows
+                        .iter()
+                        .map(|r| match r[j] {
+                            Cell::Int(v) => Ok(v),
+                            ref other => Err(Error::invalid(format!("column {}: {other:?} is not an integer", self.names[j]))),
+                        })
+                        .collect::<Result<Vec<i64>>>()?,
+                ),
+                Some(Cell::Float(_)) => Column::new(
+                    name,
+                    self.rows
+                        .iter()
+                        .map(|r| match r[j] {
+                            Cell::Float(v) => Ok(v),
+                            Cell::Int(v) => Ok(v as f64),
+                            ref other => Err(Error::invalid(format!("column {}: {other:?} is not a number", self.names[j]))),
+                        })
+                        .collect::<Result<Vec<f64>>>()?,
+                ),
+            };
+            columns.push(col);
+        }
+        Ok(DataFrame::new(self.rows.len(), columns)?)
+    }
+}
+
+/// Shorthand for a row of [`Cell`]s: `row![dataset, t, "mean", value]`.
+#[macro_export]
+macro_rules! row {
+    ($($v:expr),* $(,)?) => { vec![$($crate::table::Cell::from($v)),*] };
+}
+
+/// The CSV text of `df` (header line, shortest round-trip numbers).
+pub fn to_csv(df: &DataFrame) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut df = df.clone();
+    CsvWriter::new(&mut buf).include_header(true).finish(&mut df)?;
+    Ok(buf)
+}
+
+/// Writes `df` as CSV to `path`, atomically.
+pub fn write_csv(path: &Path, df: &DataFrame) -> Result<()> {
+    Ok(cfm_core::io::write_atomic(path, &to_csv(df)?)?)
+}
+
+/// Reads a results table written by [`write_csv`].
+pub fn read_csv(path: &Path) -> Result<DataFrame> {
+    if !path.exists() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such results table")));
+    }
+    Ok(CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(None)
+        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .finish()?)
+}
+
+/// Column `name` as `f64` values (integers are converted; nulls become NaN).
+pub fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let col = df.column(name)?.cast(&DataType::Float64)?;
+    Ok(col.f64()?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// Column `name` as text.
+pub fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let col = df.column(name)?.cast(&DataType::String)?;
+    Ok(col.str()?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect())
+}
+
+/// The rows where column `name` equals `value` (compared as text, so it works for any type).
+pub fn filter_eq(df: &DataFrame, name: &str, value: &str) -> Result<DataFrame> {
+    let keep: BooleanChunked = strs(df, name)?.iter().map(|v| v == value).collect();
+    Ok(df.filter(&keep)?)
+}
+
+/// The distinct values of column `name` in order of first appearance.
+pub fn distinct(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for v in strs(df, name)? {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// `v` rounded to `digits` significant digits (for snapshots: last-bit noise must not churn them).
+pub fn round_sig(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
+}
+
+/// A copy of `df` with every floating-point column rounded to `digits` significant digits.
+pub fn rounded(df: &DataFrame, digits: i32) -> Result<DataFrame> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        if df.column(&name)?.dtype() == &DataType::Float64 {
+            let vals: Vec<f64> = f64s(df, &name)?.into_iter().map(|v| round_sig(v, digits)).collect();
+            out.replace(&name, Column::new(name.clone(), vals))?;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_write_read_filter() {
+        let mut b = TableBuilder::new(&["dataset", "n", "t", "value"]);
+        b.push(row!["moons", 10usize, 0.5, 1.25]);
+        b.push(row!["digits", 20usize, 0.0, -3.0e-7]);
+        let df = b.finish().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        write_csv(&p, &df).unwrap();
+        let back = read_csv(&p).unwrap();
+        assert_eq!(f64s(&back, "value").unwrap(), vec![1.25, -3.0e-7]);
+        assert_eq!(f64s(&back, "t").unwrap(), vec![0.5, 0.0]);
+        let d = filter_eq(&back, "dataset", "digits").unwrap();
+        assert_eq!(f64s(&d, "n").unwrap(), vec![20.0]);
+        assert_eq!(distinct(&back, "dataset").unwrap(), vec!["moons", "digits"]);
+    }
+
+    #[test]
+    fn rounding() {
+        assert_eq!(round_sig(0.123456, 3), 0.123);
+        assert_eq!(round_sig(-98765.0, 2), -99000.0);
+        assert_eq!(round_sig(0.0, 3), 0.0);
+    }
+}
