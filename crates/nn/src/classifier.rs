@@ -276,3 +276,42 @@ impl Classifier {
         Ok(pred.iter().zip(data.y).filter(|(p, y)| p == y).count() as f64 / data.y.len() as f64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` points per class around `4 e_k` in `R^10` (unit noise): the Bayes error is ~0.5%.
+    fn blobs(n: usize, seed: u64) -> (Matrix, Vec<usize>) {
+        let mut s = Stream::new(seed);
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..3 * n {
+            let k = i % 3;
+            x.extend((0..10).map(|j| s.normal() as f32 + if j == k { 4.0 } else { 0.0 }));
+            y.push(k);
+        }
+        (Matrix::from_vec(3 * n, 10, x).unwrap(), y)
+    }
+
+    #[test]
+    fn separable_classes_are_learnt_and_cached() {
+        let (xa, ya) = blobs(300, 1);
+        let (xb, yb) = blobs(300, 2);
+        let (train, test) = (Labelled { x: &xa, y: &ya }, Labelled { x: &xb, y: &yb });
+        let cfg = ClassifierConfig { hidden: vec![32, 16], steps: 400, batch_size: 64, lr: 1e-2, seed: 0 };
+        let cache = tempfile::tempdir().unwrap();
+        let c = Classifier::train(&cfg, train, test, "blobs", cache.path(), false).unwrap();
+        let card = c.card().clone();
+        assert_eq!(card.classes, 3);
+        assert!(card.test_accuracy >= 0.98, "test accuracy {}", card.test_accuracy);
+        assert_eq!(card.test_accuracy, c.accuracy(test).unwrap());
+        let f = c.features(&xb).unwrap();
+        assert_eq!((f.rows(), f.cols()), (900, 16));
+        // The second call loads the cached classifier: same card, same features.
+        let again = Classifier::train(&cfg, train, test, "blobs", cache.path(), false).unwrap();
+        assert_eq!((&again.card().config, again.card().classes), (&card.config, card.classes));
+        assert!((again.card().test_accuracy - card.test_accuracy).abs() < 1e-12);
+        assert_eq!(again.features(&xb).unwrap(), f);
+        assert!(c.features(&Matrix::zeros(2, 9)).is_err());
+    }
+}

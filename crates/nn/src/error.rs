@@ -57,3 +57,18 @@ impl From<Error> for cfm_core::Error {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_into_the_core_error() {
+        let field: cfm_core::Error = Error::Candle(candle_core::Error::Msg("shape".into())).into();
+        assert!(matches!(field, cfm_core::Error::Field(ref m) if m.contains("shape")), "{field}");
+        let core: cfm_core::Error = Error::Core(cfm_core::Error::invalid("t = 1")).into();
+        assert!(matches!(core, cfm_core::Error::Invalid(ref m) if m == "t = 1"));
+        let back: Error = cfm_core::Error::invalid("x").into();
+        assert!(matches!(back, Error::Core(_)));
+    }
+}

@@ -95,11 +95,17 @@ pub fn train(config: &TrainConfig, data: &TrainSet, cache: &Path, run: &RunOptio
     config.validate(data.points.rows())?;
     let dir = model_dir(cache, config, data)?;
     if TrainedModel::exists(&dir) {
+        // The directory is named by the hash of the config and the data's identity and shape;
+        // the card is checked for the data it describes (floats in JSON may differ in the
+        // last bit, so the config itself is not compared).
         let model = TrainedModel::load(&dir)?;
-        if model.card().config != *config || model.card().dataset != data.identity {
+        let card = model.card();
+        if card.dataset != data.identity
+            || (card.n_train, card.dim) != (data.points.rows(), data.points.cols())
+        {
             return Err(Error::format(
                 dir,
-                "the finished model there was trained with another config or dataset; remove the directory",
+                "the finished model there was trained on other data; remove the directory",
             ));
         }
         return Ok(model);
