@@ -103,11 +103,15 @@ impl Adam {
     pub fn step(&mut self, grads: &GradStore) -> Result<StepStats> {
         let c = &self.config;
         let gs: Vec<Option<&Tensor>> = self.vars.iter().map(|(_, v)| grads.get(v.as_tensor())).collect();
-        let mut sq = 0f64;
-        for g in gs.iter().flatten() {
-            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-        }
-        let grad_norm = sq.sqrt();
+        // One device-to-host transfer for the norm (per-tensor sums stacked in a fixed order).
+        let sums =
+            gs.iter().flatten().map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
+        let grad_norm = if sums.is_empty() {
+            0.0
+        } else {
+            (Tensor::stack(&sums, 0)?.to_dtype(candle_core::DType::F64)?.sum_all()?.to_scalar::<f64>()?)
+                .sqrt()
+        };
         let clip = match c.grad_clip {
             Some(max) if grad_norm > max => max / (grad_norm + 1e-6),
             _ => 1.0,

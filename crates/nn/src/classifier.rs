@@ -13,7 +13,6 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use cfm_core::{Matrix, Stream};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use crate::adam::{Adam, AdamConfig};
@@ -157,17 +156,7 @@ impl Classifier {
         let vars = sorted_vars(&map);
         let mut adam = Adam::new(vars.clone(), AdamConfig::plain(config.lr))?;
         let root = Stream::new(config.seed).derive("classifier").derive("step");
-        let bar = if progress {
-            ProgressBar::new(config.steps).with_style(
-                ProgressStyle::with_template(
-                    "{spinner} classifier {pos}/{len} [{bar:30}] loss {msg} ETA {eta}",
-                )
-                .expect("valid template")
-                .progress_chars("=> "),
-            )
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = crate::progress::bar("classifier", progress, config.steps, 0);
         for k in 0..config.steps {
             let mut s = root.derive_index(k);
             let idx: Vec<usize> = (0..config.batch_size).map(|_| s.below(train.x.rows())).collect();

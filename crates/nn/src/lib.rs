@@ -41,6 +41,7 @@ pub mod field;
 mod init;
 pub mod models;
 pub mod ot;
+mod progress;
 pub mod train;
 pub mod trained;
 

@@ -13,7 +13,6 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use cfm_core::Matrix;
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 pub use batch::{Batch, regression_target, sample_batch};
@@ -116,7 +115,7 @@ pub fn train(config: &TrainConfig, data: &TrainSet, cache: &Path, run: &RunOptio
     if checkpoint.is_file() {
         trainer.load_checkpoint(&checkpoint)?;
     }
-    let bar = progress_bar(run.progress, config.steps, trainer.steps_done());
+    let bar = crate::progress::bar("train", run.progress, config.steps, trainer.steps_done());
     let mut recent: VecDeque<f32> = trainer.losses().iter().rev().take(100).rev().copied().collect();
     while trainer.steps_done() < config.steps {
         let report = trainer.step()?;
@@ -138,18 +137,4 @@ pub fn train(config: &TrainConfig, data: &TrainSet, cache: &Path, run: &RunOptio
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&checkpoint, e)),
         _ => Ok(model),
     }
-}
-
-/// A bar over `total` steps starting at `done`, hidden unless `show`.
-fn progress_bar(show: bool, total: u64, done: u64) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{spinner} train {pos}/{len} [{bar:30}] loss {msg} {per_sec} ETA {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_position(done);
-    bar
 }
