@@ -28,8 +28,11 @@ fn draw(init: Init, n: usize, stream: &mut Stream) -> candle_core::Result<Vec<f3
     Ok(match init {
         Init::Const(v) => vec![v as f32; n],
         Init::Uniform { lo, up } => (0..n).map(|_| stream.uniform_in(lo, up) as f32).collect(),
-        Init::Randn { mean, stdev } => (0..n).map(|_| (mean + stdev * stream.normal()) as f32).collect(),
-        Init::Kaiming { .. } => candle_core::bail!("Kaiming hints are not used: layers give explicit bounds"),
+        Init::Randn { .. } | Init::Kaiming { .. } => {
+            candle_core::bail!(
+                "unsupported initialisation {init:?}: layers ask for uniform or constant values"
+            )
+        }
     })
 }
 

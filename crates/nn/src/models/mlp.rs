@@ -84,3 +84,31 @@ impl Mlp {
         Ok(h)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+    use candle_nn::VarMap;
+    use cfm_core::Stream;
+
+    use super::*;
+    use crate::init::{seeded_builder, sorted_vars};
+
+    #[test]
+    fn parameter_count_and_shapes() {
+        for (cfg, d) in [
+            (MlpConfig::toy(), 2),
+            (MlpConfig::digits(), 64),
+            (MlpConfig { width: 5, depth: 0, time_dim: 3 }, 4),
+        ] {
+            let map = VarMap::new();
+            let net = Mlp::new(&cfg, d, seeded_builder(&map, Some(Stream::new(0)), &Device::Cpu)).unwrap();
+            let count: usize = sorted_vars(&map).iter().map(|(_, v)| v.elem_count()).sum();
+            assert_eq!(count, cfg.param_count(d), "{cfg:?}");
+            let x = Tensor::zeros((3, d), candle_core::DType::F32, &Device::Cpu).unwrap();
+            let t = Tensor::new(&[0.0f32, 0.5, 0.9], &Device::Cpu).unwrap();
+            assert_eq!(net.forward(&x, &t).unwrap().dims(), &[3, d]);
+        }
+        assert_eq!(MlpConfig::toy().param_count(2), 3 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2);
+    }
+}

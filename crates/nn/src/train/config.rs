@@ -100,10 +100,16 @@ impl TrainConfig {
                 "time window [{t_min}, {t_max}) must satisfy 0 <= t_min < t_max <= 1"
             )));
         }
-        if let Target::Efm { m, .. } = self.target
-            && !(1..=n).contains(&m)
-        {
-            return Err(Error::invalid(format!("EFM needs 1 <= M <= n = {n} references, got M = {m}")));
+        if let Target::Efm { m, refs } = self.target {
+            if !(1..=n).contains(&m) {
+                return Err(Error::invalid(format!("EFM needs 1 <= M <= n = {n} references, got M = {m}")));
+            }
+            if refs == RefMode::Batch && m < self.batch_size {
+                return Err(Error::invalid(format!(
+                    "EFM with batch references uses the whole minibatch: M = {m} must be at least batch_size = {}",
+                    self.batch_size
+                )));
+            }
         }
         Ok(())
     }

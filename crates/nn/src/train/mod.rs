@@ -113,7 +113,9 @@ pub fn train(config: &TrainConfig, data: &TrainSet, cache: &Path, run: &RunOptio
     let mut trainer = Trainer::new(config, data.points, data.image, &crate::default_device()?)?;
     let checkpoint = dir.join(CHECKPOINT_FILE);
     if checkpoint.is_file() {
-        trainer.load_checkpoint(&checkpoint)?;
+        trainer.load_checkpoint(&checkpoint).map_err(|e| {
+            Error::format(&checkpoint, format!("cannot resume ({e}); remove the file to train from scratch"))
+        })?;
     }
     let bar = crate::progress::bar("train", run.progress, config.steps, trainer.steps_done());
     let mut recent: VecDeque<f32> = trainer.losses().iter().rev().take(100).rev().copied().collect();
