@@ -1,0 +1,114 @@
+//! The networks: an MLP and a U-Net for velocities ([`Network`]), and a feature classifier
+//! ([`classifier`]).
+
+pub mod classifier;
+pub(crate) mod layers;
+pub mod mlp;
+pub mod unet;
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+use cfm_core::Stream;
+use serde::{Deserialize, Serialize};
+
+pub use mlp::{Mlp, MlpConfig};
+pub use unet::{UNet, UNetConfig};
+
+use crate::{Error, Result};
+
+/// The shape of one image, flattened channel-major (`C x H x W`, row-major within a channel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageShape {
+    /// Channels (1 for grey, 3 for colour).
+    pub channels: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// Width in pixels.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Flattened dimension `C H W`.
+    pub fn dim(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+/// Which velocity network to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// MLP on vectors (any data, images flattened).
+    Mlp(MlpConfig),
+    /// U-Net on images; needs an [`ImageShape`].
+    UNet(UNetConfig),
+}
+
+impl ModelConfig {
+    /// Number of parameters for data of dimension `dim` (and `image` for the U-Net).
+    pub fn param_count(&self, dim: usize, image: Option<ImageShape>) -> Result<usize> {
+        match self {
+            ModelConfig::Mlp(c) => Ok(c.param_count(dim)),
+            ModelConfig::UNet(c) => Ok(c.param_count(unet_image(c, dim, image)?)),
+        }
+    }
+}
+
+/// The image shape a U-Net needs, checked against the data dimension and the architecture.
+fn unet_image(cfg: &UNetConfig, dim: usize, image: Option<ImageShape>) -> Result<ImageShape> {
+    let image = image.ok_or_else(|| {
+        Error::invalid("a U-Net needs an image shape (channels, height, width); use an MLP for vector data")
+    })?;
+    if image.dim() != dim {
+        return Err(Error::invalid(format!(
+            "image shape {}x{}x{} has {} values but the data has dimension {dim}",
+            image.channels,
+            image.height,
+            image.width,
+            image.dim()
+        )));
+    }
+    cfg.validate(image).map_err(Error::Invalid)?;
+    Ok(image)
+}
+
+/// A velocity network `v_theta(x, t)` on flattened data `[B, d]`.
+#[derive(Clone, Debug)]
+pub enum Network {
+    /// See [`Mlp`].
+    Mlp(Mlp),
+    /// See [`UNet`].
+    UNet(UNet),
+}
+
+impl Network {
+    /// Builds the network for data of dimension `dim`, its variables coming from `vb`.
+    pub(crate) fn new(
+        cfg: &ModelConfig,
+        dim: usize,
+        image: Option<ImageShape>,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::invalid("data of dimension 0"));
+        }
+        Ok(match cfg {
+            ModelConfig::Mlp(c) => {
+                if c.width == 0 && c.depth > 0 {
+                    return Err(Error::invalid("MLP width must be positive"));
+                }
+                Network::Mlp(Mlp::new(c, dim, vb)?)
+            }
+            ModelConfig::UNet(c) => Network::UNet(UNet::new(c, unet_image(c, dim, image)?, vb)?),
+        })
+    }
+
+    /// `v(x, t)`, `x`: `[B, d]`, `t`: `[B]`. Dropout (U-Net only) is active when `dropout`
+    /// holds the step's stream.
+    pub(crate) fn forward(&self, x: &Tensor, t: &Tensor, dropout: Option<&Stream>) -> Result<Tensor> {
+        Ok(match self {
+            Network::Mlp(m) => m.forward(x, t)?,
+            Network::UNet(u) => u.forward(x, t, dropout)?,
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! What a training run is: model, target, optimiser, EMA, time window, seed. The whole struct
+//! (with the dataset identity) is hashed to name the run's directory, so every field that
+//! changes the result is here and nothing else is.
+
+use cfm_core::efm::RefMode;
+use serde::{Deserialize, Serialize};
+
+use crate::adam::AdamConfig;
+use crate::ema::EmaConfig;
+use crate::models::ModelConfig;
+use crate::{Error, Result};
+
+/// The regression target of the flow matching loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// Conditional flow matching (Algorithm 1): `x1 - x0`, with `x0` and `x1` independent.
+    Cfm,
+    /// Empirical flow matching (Algorithm 2): the estimate `u*_M(x_t, t)` of the closed form
+    /// from `m` reference points assembled as `refs` says ([`cfm_core::efm`]).
+    Efm {
+        /// Number of references `M` (`1 <= M <= n`; `M = 1` is CFM).
+        m: usize,
+        /// How references are drawn.
+        refs: RefMode,
+    },
+    /// OT-CFM: `x1 - x0` after pairing the minibatch by exact optimal transport ([`crate::ot`]).
+    OtCfm,
+}
+
+/// Training times are drawn uniformly from `[t_min, t_max)`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeWindow {
+    /// Lower end (inclusive).
+    pub t_min: f64,
+    /// Upper end (exclusive), at most 1.
+    pub t_max: f64,
+}
+
+impl Default for TimeWindow {
+    /// The whole interval `[0, 1)`.
+    fn default() -> Self {
+        Self { t_min: 0.0, t_max: 1.0 }
+    }
+}
+
+/// Everything that determines a trained network, given the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Network architecture.
+    pub model: ModelConfig,
+    /// Regression target.
+    pub target: Target,
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Minibatch size `B` (training points drawn uniformly with replacement).
+    pub batch_size: usize,
+    /// Optimiser.
+    pub adam: AdamConfig,
+    /// Weight averaging.
+    pub ema: EmaConfig,
+    /// Training-time window.
+    pub time: TimeWindow,
+    /// Root seed of initialisation and minibatches.
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The paper's image settings (batch 128, Adam lr `2e-4` with 5000 warm-up steps, clipping
+    /// at 1, EMA 0.9999 from step 1000, `t ~ U[0, 1)`, seed 0) for `model`, `target`, `steps`.
+    pub fn paper(model: ModelConfig, target: Target, steps: u64) -> Self {
+        Self {
+            model,
+            target,
+            steps,
+            batch_size: 128,
+            adam: AdamConfig::paper(),
+            ema: EmaConfig::paper(),
+            time: TimeWindow::default(),
+            seed: 0,
+        }
+    }
+
+    /// Checks the config against a training set of `n` points; the message names the field.
+    pub fn validate(&self, n: usize) -> Result<()> {
+        self.adam.validate()?;
+        self.ema.validate()?;
+        if self.steps == 0 || self.batch_size == 0 {
+            return Err(Error::invalid(format!(
+                "steps and batch_size must be positive, got {} and {}",
+                self.steps, self.batch_size
+            )));
+        }
+        if n == 0 {
+            return Err(Error::invalid("the training set is empty"));
+        }
+        let TimeWindow { t_min, t_max } = self.time;
+        if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {
+            return Err(Error::invalid(format!(
+                "time window [{t_min}, {t_max}) must satisfy 0 <= t_min < t_max <= 1"
+            )));
+        }
+        if let Target::Efm { m, refs } = self.target {
+            if !(1..=n).contains(&m) {
+                return Err(Error::invalid(format!("EFM needs 1 <= M <= n = {n} references, got M = {m}")));
+            }
+            if refs == RefMode::Batch && m < self.batch_size {
+                return Err(Error::invalid(format!(
+                    "EFM with batch references uses the whole minibatch: M = {m} must be at least batch_size = {}",
+                    self.batch_size
+                )));
+            }
+        }
+        Ok(())
+    }
+}
