@@ -16,23 +16,7 @@ pub use unet::{UNet, UNetConfig};
 
 use crate::{Error, Result};
 
-/// The shape of one image, flattened channel-major (`C x H x W`, row-major within a channel).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ImageShape {
-    /// Channels (1 for grey, 3 for colour).
-    pub channels: usize,
-    /// Height in pixels.
-    pub height: usize,
-    /// Width in pixels.
-    pub width: usize,
-}
-
-impl ImageShape {
-    /// Flattened dimension `C H W`.
-    pub fn dim(&self) -> usize {
-        self.channels * self.height * self.width
-    }
-}
+pub use cfm_core::datasets::ImageShape;
 
 /// Which velocity network to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
