@@ -92,7 +92,10 @@ impl TableBuilder {
                         .iter()
                         .map(|r| match r[j] {
                             Cell::Int(v) => Ok(v),
-                            ref other => Err(Error::invalid(format!("column {}: {other:?} is not an integer", self.names[j]))),
+                            ref other => Err(Error::invalid(format!(
+                                "column {}: {other:?} is not an integer",
+                                self.names[j]
+                            ))),
                         })
                         .collect::<Result<Vec<i64>>>()?,
                 ),
@@ -103,7 +106,10 @@ impl TableBuilder {
                         .map(|r| match r[j] {
                             Cell::Float(v) => Ok(v),
                             Cell::Int(v) => Ok(v as f64),
-                            ref other => Err(Error::invalid(format!("column {}: {other:?} is not a number", self.names[j]))),
+                            ref other => Err(Error::invalid(format!(
+                                "column {}: {other:?} is not a number",
+                                self.names[j]
+                            ))),
                         })
                         .collect::<Result<Vec<f64>>>()?,
                 ),
@@ -136,7 +142,10 @@ pub fn write_csv(path: &Path, df: &DataFrame) -> Result<()> {
 /// Reads a results table written by [`write_csv`].
 pub fn read_csv(path: &Path) -> Result<DataFrame> {
     if !path.exists() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such results table")));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such results table"),
+        ));
     }
     Ok(CsvReadOptions::default()
         .with_has_header(true)
@@ -148,18 +157,24 @@ pub fn read_csv(path: &Path) -> Result<DataFrame> {
 /// Column `name` as `f64` values (integers are converted; nulls become NaN).
 pub fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     let col = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(col.f64()?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    Ok(col.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
 /// Column `name` as text.
 pub fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     let col = df.column(name)?.cast(&DataType::String)?;
-    Ok(col.str()?.into_iter().map(|v| v.unwrap_or_default().to_string()).collect())
+    Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
 }
 
 /// The rows where column `name` equals `value` (compared as text, so it works for any type).
 pub fn filter_eq(df: &DataFrame, name: &str, value: &str) -> Result<DataFrame> {
     let keep: BooleanChunked = strs(df, name)?.iter().map(|v| v == value).collect();
+    Ok(df.filter(&keep)?)
+}
+
+/// The rows where the numeric column `name` is within `1e-9` of `value`.
+pub fn filter_near(df: &DataFrame, name: &str, value: f64) -> Result<DataFrame> {
+    let keep: BooleanChunked = f64s(df, name)?.iter().map(|v| (v - value).abs() <= 1e-9).collect();
     Ok(df.filter(&keep)?)
 }
 

@@ -1,0 +1,150 @@
+//! Collapse time (beyond the paper): the first time `t*` at which the closed form has collapsed
+//! onto the generating point, for Gaussian mixtures over a grid of dimension `d` and size `n`,
+//! against `log(n) / d` (the scaling of the collapse time of Biroli et al. for Gaussian
+//! mixtures, which the paper mentions but does not test).
+//!
+//! Two definitions, each the first grid time (linearly interpolated) at which
+//! - the mean over pairs of `cos(u*(x_t, t), x1 - x0)` reaches 0.9 (`t_star_cosine`);
+//! - the median over pairs of the largest softmax weight `max_i lambda_i(x_t, t)` reaches 0.9
+//!   (`t_star_weight`).
+//!
+//! A value of 1 means "not reached by t = 0.99". The summary rows hold the least-squares fit
+//! `t* = a + b log(n) / d` over the points that did collapse.
+
+use indicatif::ProgressBar;
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+
+use super::common::{DataSpec, cosines, first_crossing, grid, mean, pairs};
+use crate::figure::{CellSpec, Figure};
+use crate::table::{TableBuilder, f64s, filter_eq};
+use crate::{Context, Profile, Result, row};
+
+const LEVEL: f64 = 0.9;
+
+#[derive(Serialize, Deserialize)]
+struct CellConfig {
+    data: DataSpec,
+    pairs: usize,
+    times: Vec<f64>,
+}
+
+fn grid_of(profile: Profile) -> (Vec<usize>, Vec<usize>) {
+    match profile {
+        Profile::Smoke => (vec![2, 32, 512], vec![100, 1_000]),
+        Profile::Quick => (vec![2, 8, 32, 128, 512, 2048], vec![100, 1_000, 10_000]),
+        Profile::Paper => (vec![2, 8, 32, 128, 512, 2048, 3072], vec![100, 1_000, 10_000]),
+    }
+}
+
+/// The figure.
+pub struct Collapse;
+
+impl Figure for Collapse {
+    fn id(&self) -> &'static str {
+        "collapse"
+    }
+    fn title(&self) -> &'static str {
+        "Collapse time of the closed form against log(n)/d (Gaussian mixtures)"
+    }
+    fn caption(&self, profile: Profile) -> String {
+        let (dims, sizes) = grid_of(profile);
+        let (pairs, step) = if profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
+        format!(
+            "First t at which the mean cosine cos(u*(x_t, t), x1 - x0) over {pairs} pairs, and the median \
+             largest softmax weight, reach 0.9 (grid step {step}; 1 = not reached by 0.99), for mixtures of \
+             10 Gaussians (means N(0, I), std 0.5) with d in {dims:?} and n in {sizes:?}, against log(n)/d; \
+             lines: least-squares fits over the points that collapsed. Beyond the paper."
+        )
+    }
+    fn revision(&self) -> u32 {
+        1
+    }
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
+        let (dims, sizes) = grid_of(ctx.profile);
+        let (count, step) = if ctx.profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
+        let times = grid(step, 0.99);
+        let mut cells = Vec::new();
+        for &d in &dims {
+            for &n in &sizes {
+                let data = DataSpec::Gmm { d, k: 10, std: 0.5, n };
+                let cost = 0.05 + (d * n) as f64 * 5e-7;
+                cells.push(CellSpec::new(
+                    format!("d={d} n={n}"),
+                    &CellConfig { data, pairs: count, times: times.clone() },
+                    cost,
+                ));
+            }
+        }
+        Ok(cells)
+    }
+    fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
+        let cfg: CellConfig = cell.config()?;
+        let data = cfg.data.load(ctx)?;
+        let (n, d) = (data.rows(), data.cols());
+        let label = format!("{}-n{n}", cfg.data.name());
+        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("collapse").derive(&label));
+        let cf = cfm_core::ClosedForm::new(data)?;
+        let (mut cos_curve, mut weight_curve, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+        bar.set_length(cfg.times.len() as u64);
+        for &t in &cfg.times {
+            let (cos, mut maxw) = cosines(&cf, &x0, &x1, t)?;
+            maxw.sort_by(f64::total_cmp);
+            ts.push(t);
+            cos_curve.push(mean(&cos));
+            weight_curve.push(0.5 * (maxw[(maxw.len() - 1) / 2] + maxw[maxw.len() / 2]));
+            bar.inc(1);
+            // Both statistics have crossed: later times cannot change t*.
+            if cos_curve.last() >= Some(&LEVEL) && weight_curve.last() >= Some(&LEVEL) {
+                break;
+            }
+        }
+        let x = (n as f64).ln() / d as f64;
+        let mut table = TableBuilder::new(&["d", "n", "log_n_over_d", "statistic", "value"]);
+        table.push(row![d, n, x, "t_star_cosine", first_crossing(&ts, &cos_curve, LEVEL).unwrap_or(1.0)]);
+        table.push(row![d, n, x, "t_star_weight", first_crossing(&ts, &weight_curve, LEVEL).unwrap_or(1.0)]);
+        table.finish()
+    }
+    fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
+        let mut out = TableBuilder::new(&["d", "n", "log_n_over_d", "statistic", "value"]);
+        for stat in ["cosine", "weight"] {
+            let rows = filter_eq(table, "statistic", &format!("t_star_{stat}"))?;
+            let pts: Vec<(f64, f64)> = f64s(&rows, "log_n_over_d")?
+                .into_iter()
+                .zip(f64s(&rows, "value")?)
+                .filter(|&(_, t)| t < 1.0)
+                .collect();
+            let (a, b, r2) = least_squares(&pts);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_intercept_{stat}"), a]);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_slope_{stat}"), b]);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_r2_{stat}"), r2]);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_points_{stat}"), pts.len() as f64]);
+        }
+        Ok(Some(out.finish()?))
+    }
+}
+
+/// Least-squares line `y = a + b x` and its R^2 (NaN when fewer than two distinct x).
+fn least_squares(pts: &[(f64, f64)]) -> (f64, f64, f64) {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    if pts.len() < 2 || sxx == 0.0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let b = sxy / sxx;
+    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
+    (my - b * mx, b, r2)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn least_squares_recovers_a_line() {
+        let pts: Vec<(f64, f64)> = (0..5).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
+        let (a, b, r2) = super::least_squares(&pts);
+        assert!((a - 2.0).abs() < 1e-12 && (b - 0.5).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,46 @@
+//! The figures of the study, one module each, and their registry.
+
+mod common;
+
+pub mod collapse;
+pub mod fig1a;
+pub mod fig1a_mean;
+pub mod fig1c;
+pub mod memorize;
+pub mod prop2;
+
+use crate::claims::Claim;
+use crate::figure::Figure;
+use crate::{Error, Result};
+
+/// Every figure, in the order `reproduce` runs them.
+pub fn all() -> Vec<&'static dyn Figure> {
+    vec![
+        &fig1a::Fig1a,
+        &fig1a_mean::Fig1aMean,
+        &fig1c::Fig1c,
+        &memorize::Memorize,
+        &prop2::Prop2,
+        &collapse::Collapse,
+    ]
+}
+
+/// The figure named `id`, or an error listing the known ones.
+pub fn get(id: &str) -> Result<&'static dyn Figure> {
+    all().into_iter().find(|f| f.id() == id).ok_or_else(|| {
+        let known: Vec<&str> = all().iter().map(|f| f.id()).collect();
+        Error::invalid(format!("unknown figure '{id}': known figures are {}", known.join(", ")))
+    })
+}
+
+/// The claims decided by figure `id`.
+pub fn claims_of(id: &str) -> Vec<Claim> {
+    match id {
+        "fig1a" => fig1a::claims(),
+        "fig1a_mean" => fig1a_mean::claims(),
+        "fig1c" => fig1c::claims(),
+        "memorize" => memorize::claims(),
+        "prop2" => prop2::claims(),
+        _ => Vec::new(),
+    }
+}

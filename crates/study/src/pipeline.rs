@@ -1,0 +1,170 @@
+//! Runs a figure: its cells, each cached under the hash of its configuration, concatenated into
+//! the figure's results table.
+//!
+//! A finished cell is written atomically to `<cache>/cells/<figure>/<hash>.csv` with a small
+//! `<hash>.json` beside it (label, configuration, compute time). An interrupted run therefore
+//! resumes from the cells it finished, and a rerun with nothing changed computes nothing.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use polars::prelude::DataFrame;
+use sha2::{Digest, Sha256};
+
+use crate::figure::{CellSpec, Figure};
+use crate::table::{read_csv, write_csv};
+use crate::{Context, Error, Result};
+
+/// The outcome of running one figure.
+#[derive(Debug)]
+pub struct FigureRun {
+    /// The figure's results table (all cells, in cell order).
+    pub table: DataFrame,
+    /// Number of cells.
+    pub cells: usize,
+    /// How many came from the cache.
+    pub cached: usize,
+    /// Seconds the cells took when they were computed (cached ones included).
+    pub compute_s: f64,
+    /// Hash of the figure's whole configuration (all cell hashes).
+    pub config_hash: String,
+}
+
+/// One line of `--dry-run`.
+#[derive(Debug)]
+pub struct PlannedCell {
+    /// The cell's label.
+    pub label: String,
+    /// Its estimated cost in seconds.
+    pub cost: f64,
+    /// Whether a cached result exists.
+    pub cached: bool,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CellMeta {
+    figure: String,
+    label: String,
+    config: serde_json::Value,
+    compute_s: f64,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache key of a cell: SHA-256 of the canonical JSON of figure id, revision, root seed
+/// and cell configuration (serde_json sorts object keys).
+pub fn cell_hash(fig: &dyn Figure, ctx: &Context, cell: &CellSpec) -> String {
+    let key = serde_json::json!({
+        "figure": fig.id(),
+        "revision": fig.revision(),
+        "seed": ctx.seed,
+        "config": cell.config,
+    });
+    hex(&Sha256::digest(serde_json::to_vec(&key).expect("json"))[..16])
+}
+
+fn cell_paths(fig: &dyn Figure, ctx: &Context, cell: &CellSpec) -> (PathBuf, PathBuf) {
+    let dir = ctx.cache_dir.join("cells").join(fig.id());
+    let h = cell_hash(fig, ctx, cell);
+    (dir.join(format!("{h}.csv")), dir.join(format!("{h}.json")))
+}
+
+/// The cells `run_figure` would run, with their costs and cache status.
+pub fn plan(fig: &dyn Figure, ctx: &Context) -> Result<Vec<PlannedCell>> {
+    Ok(fig
+        .cells(ctx)?
+        .into_iter()
+        .map(|c| {
+            let (csv, meta) = cell_paths(fig, ctx, &c);
+            PlannedCell { cached: csv.exists() && meta.exists(), label: c.label, cost: c.cost }
+        })
+        .collect())
+}
+
+fn bar(mp: &MultiProgress, ctx: &Context, len: u64, template: &str) -> ProgressBar {
+    if !ctx.progress {
+        return ProgressBar::hidden();
+    }
+    let b = mp.add(ProgressBar::new(len));
+    b.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    b
+}
+
+/// Runs (or loads from the cache) every cell of `fig` and concatenates their tables.
+pub fn run_figure(fig: &dyn Figure, ctx: &Context, mp: &MultiProgress) -> Result<FigureRun> {
+    let cells = fig.cells(ctx)?;
+    if cells.is_empty() {
+        return Err(Error::invalid(format!("{} has no cells at the {} profile", fig.id(), ctx.profile)));
+    }
+    let total_cost: f64 = cells.iter().map(|c| c.cost).sum();
+    let fig_bar = bar(
+        mp,
+        ctx,
+        (total_cost * 1000.0).ceil() as u64,
+        "{prefix:>10} [{bar:30}] {percent:>3}% {msg} (ETA {eta})",
+    );
+    fig_bar.set_prefix(fig.id());
+    let mut tables: Vec<DataFrame> = Vec::with_capacity(cells.len());
+    let (mut cached, mut compute_s) = (0, 0.0);
+    let mut hasher = Sha256::new();
+    for cell in &cells {
+        fig_bar.set_message(cell.label.clone());
+        hasher.update(cell_hash(fig, ctx, cell).as_bytes());
+        let (csv, meta_path) = cell_paths(fig, ctx, cell);
+        let loaded = if csv.exists() && meta_path.exists() {
+            let meta: Option<CellMeta> =
+                std::fs::read(&meta_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            match (meta, read_csv(&csv)) {
+                (Some(meta), Ok(df)) => Some((df, meta.compute_s)),
+                _ => None, // unreadable cache entry: recompute and overwrite it
+            }
+        } else {
+            None
+        };
+        let (df, secs) = match loaded {
+            Some(hit) => {
+                cached += 1;
+                hit
+            }
+            None => {
+                let cell_bar =
+                    bar(mp, ctx, 1, "{prefix:>10} {spinner} {msg} [{bar:20}] {pos}/{len} (ETA {eta})");
+                cell_bar.set_prefix("");
+                cell_bar.set_message(cell.label.clone());
+                let start = Instant::now();
+                let df = fig.run_cell(ctx, cell, &cell_bar)?;
+                let secs = start.elapsed().as_secs_f64();
+                cell_bar.finish_and_clear();
+                write_csv(&csv, &df)?;
+                let meta = CellMeta {
+                    figure: fig.id().into(),
+                    label: cell.label.clone(),
+                    config: cell.config.clone(),
+                    compute_s: secs,
+                };
+                let bytes = serde_json::to_vec_pretty(&meta)
+                    .map_err(|e| Error::Json { path: meta_path.clone(), msg: e.to_string() })?;
+                cfm_core::io::write_atomic(&meta_path, &bytes)?;
+                (df, secs)
+            }
+        };
+        compute_s += secs;
+        tables.push(df);
+        fig_bar.inc((cell.cost * 1000.0).ceil() as u64);
+    }
+    fig_bar.finish_and_clear();
+    let mut table = tables.remove(0);
+    for t in &tables {
+        table
+            .vstack_mut(t)
+            .map_err(|e| Error::invalid(format!("{}: cells disagree on columns: {e}", fig.id())))?;
+    }
+    if let Some(extra) = fig.summarize(&table)? {
+        table.vstack_mut(&extra)?;
+    }
+    table.rechunk_mut();
+    Ok(FigureRun { table, cells: cells.len(), cached, compute_s, config_hash: hex(&hasher.finalize()[..16]) })
+}
