@@ -4,6 +4,7 @@
 //! `memorization`. Errors are printed once, with the file or flag at fault, and give a
 //! non-zero exit status; no output file is written on error.
 
+mod reproduce;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Regenerate figures: results tables, SVGs and the manifest (default profile: quick).
+    Reproduce(reproduce::RunArgs),
+    /// Same as `reproduce`, meant with `--only FIG`.
+    Run(reproduce::RunArgs),
+    /// Re-render the SVGs from the saved results tables.
+    Plot(reproduce::PlotArgs),
+    /// Check the paper's claims against the results tables.
+    Verify(reproduce::VerifyArgs),
+    /// List the figures and the claims they decide.
+    List,
     /// The closed-form optimal velocity u*(x, t) (Proposition 1) at each query row.
     Velocity(tools::VelocityArgs),
     /// Samples by integrating the closed-form velocity from Gaussian noise.
@@ -28,12 +39,24 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Reproduce(a) | Command::Run(a) => reproduce::reproduce(&a),
+        Command::Plot(a) => reproduce::plot(&a),
+        Command::Verify(a) => return finish(reproduce::verify(&a)),
+        Command::List => {
+            reproduce::list();
+            Ok(())
+        }
         Command::Velocity(a) => tools::velocity(&a),
         Command::Sample(a) => tools::sample(&a),
         Command::Memorization(a) => tools::memorization(&a),
     };
+    finish(result.map(|()| std::process::ExitCode::SUCCESS))
+}
+
+/// Prints an error once, with its chain of causes, and turns it into exit status 1.
+fn finish(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

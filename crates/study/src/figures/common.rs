@@ -109,15 +109,20 @@ pub fn grid(step: f64, last: f64) -> Vec<f64> {
     (0..=k).map(|i| ((i as f64 * step) * 1e6).round() / 1e6).collect()
 }
 
-/// The first time at which `values` (on the increasing grid `ts`) reaches `level`, linearly
-/// interpolated between grid points; `None` if it never does.
-pub fn first_crossing(ts: &[f64], values: &[f64], level: f64) -> Option<f64> {
-    let i = values.iter().position(|&v| v >= level)?;
-    if i == 0 {
-        return Some(ts[0]);
+/// The time from which `values` (on the increasing grid `ts`) stays at or above `level` up to
+/// the end of the grid, linearly interpolated with the grid point before; `None` if the last
+/// value is below `level`. Unlike the first crossing, this ignores an early excursion above the
+/// level (at `t = 0` the closed form `mean - x0` can already be close to `x1 - x0`).
+pub fn settles_above(ts: &[f64], values: &[f64], level: f64) -> Option<f64> {
+    let below = values.iter().rposition(|&v| v < level);
+    match below {
+        None => ts.first().copied(),
+        Some(i) if i + 1 == values.len() => None,
+        Some(i) => {
+            let (t0, t1, v0, v1) = (ts[i], ts[i + 1], values[i], values[i + 1]);
+            Some(t0 + (t1 - t0) * (level - v0) / (v1 - v0))
+        }
     }
-    let (t0, t1, v0, v1) = (ts[i - 1], ts[i], values[i - 1], values[i]);
-    Some(t0 + (t1 - t0) * (level - v0) / (v1 - v0))
 }
 
 /// Mean of a slice.
@@ -130,11 +135,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crossing_is_interpolated() {
+    fn settling_time_is_interpolated() {
         let ts = [0.0, 0.1, 0.2];
-        assert_eq!(first_crossing(&ts, &[0.0, 0.5, 1.0], 0.75), Some(0.15));
-        assert_eq!(first_crossing(&ts, &[0.95, 0.5, 1.0], 0.9), Some(0.0));
-        assert_eq!(first_crossing(&ts, &[0.1, 0.2, 0.3], 0.9), None);
+        assert!((settles_above(&ts, &[0.95, 0.5, 1.0], 0.9).unwrap() - 0.18).abs() < 1e-12);
+        assert_eq!(settles_above(&ts, &[0.95, 0.92, 1.0], 0.9), Some(0.0));
+        assert_eq!(settles_above(&ts, &[0.95, 0.92, 0.5], 0.9), None);
         assert_eq!(grid(0.01, 0.99).len(), 100);
         assert_eq!(grid(0.01, 0.99)[99], 0.99);
     }
