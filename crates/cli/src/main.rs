@@ -4,6 +4,7 @@
 //! `memorization`. Errors are printed once, with the file or flag at fault, and give a
 //! non-zero exit status; no output file is written on error.
 
+mod compare;
 mod reproduce;
 mod tools;
 
@@ -28,6 +29,8 @@ enum Command {
     Verify(reproduce::VerifyArgs),
     /// List the figures and the claims they decide.
     List,
+    /// Compare regenerated results tables with reference ones, within a tolerance.
+    Compare(compare::CompareArgs),
     /// The closed-form optimal velocity u*(x, t) (Proposition 1) at each query row.
     Velocity(tools::VelocityArgs),
     /// Samples by integrating the closed-form velocity from Gaussian noise.
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Reproduce(a) | Command::Run(a) => reproduce::reproduce(&a),
         Command::Plot(a) => reproduce::plot(&a),
+        Command::Compare(a) => compare::compare(&a),
         Command::Verify(a) => return finish(reproduce::verify(&a)),
         Command::List => {
             reproduce::list();

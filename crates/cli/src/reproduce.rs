@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// Only these figures (ids as printed by `cfm list`).
     #[arg(long, num_args = 1..)]
     only: Vec<String>,
+    /// Only the figures that train no network.
+    #[arg(long, conflicts_with = "only")]
+    without_training: bool,
     /// Directory with the paper's datasets (needed by --profile paper).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -69,7 +72,10 @@ fn selected(only: &[String]) -> Result<Vec<&'static dyn Figure>> {
 
 /// `cfm reproduce` / `cfm run`.
 pub fn reproduce(a: &RunArgs) -> Result<()> {
-    let figs = selected(&a.only)?;
+    let mut figs = selected(&a.only)?;
+    if a.without_training {
+        figs.retain(|f| !f.trains());
+    }
     let ctx = Context {
         profile: a.profile,
         seed: a.seed,

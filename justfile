@@ -1,0 +1,42 @@
+# The reproduction suite's entry points: thin wrappers over cargo and the `cfm` binary.
+# Everything builds with the release profile, so tests and experiments share one build.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+cfm := "cargo run --release -q -p cfm-cli --"
+
+# List the recipes
+default:
+    @just --list
+
+# Regenerate every figure (tables, SVGs, manifest) at a profile: smoke, quick (default) or paper
+reproduce profile="quick" *args:
+    {{cfm}} reproduce --profile {{profile}} {{args}}
+
+# Check the paper's claims against the results tables in figures/data
+verify:
+    {{cfm}} verify
+
+# Unit, property and snapshot tests
+test:
+    cargo test --release --workspace
+
+# Lints: clippy with warnings as errors, and formatting
+lint:
+    cargo clippy --release --workspace --all-targets -- -D warnings
+    cargo fmt --all --check
+
+# Regenerate the untrained figures in a scratch dir, compare with figures/data, then verify
+check-figures:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    {{cfm}} reproduce --profile quick --without-training --out "$tmp" --cache "$tmp/cache" --quiet
+    {{cfm}} compare --expected figures/data --actual "$tmp/data"
+    {{cfm}} verify
+
+# Criterion benchmarks, then the closed-form table (e.g. `just bench 10000x64,50000x784`)
+bench shapes="":
+    {{ if shapes == "" { "" } else { "CFM_BENCH_SHAPES=" + shapes } }} cargo bench -p cfm-bench -- --noplot
+    cargo run --release -q -p cfm-bench --bin bench-table
