@@ -7,6 +7,7 @@
 mod compare;
 mod reproduce;
 mod tools;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -33,7 +34,9 @@ enum Command {
     Compare(compare::CompareArgs),
     /// The closed-form optimal velocity u*(x, t) (Proposition 1) at each query row.
     Velocity(tools::VelocityArgs),
-    /// Samples by integrating the closed-form velocity from Gaussian noise.
+    /// Trains a velocity network (CFM, EFM or OT-CFM) and saves it.
+    Train(train::TrainArgs),
+    /// Samples by integrating a velocity field (closed form or trained network) from Gaussian noise.
     Sample(tools::SampleArgs),
     /// Per-sample nearest-training distances and the memorization ratio test.
     Memorization(tools::MemorizationArgs),
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         }
         Command::Velocity(a) => tools::velocity(&a),
         Command::Sample(a) => tools::sample(&a),
+        Command::Train(a) => train::train(&a),
         Command::Memorization(a) => tools::memorization(&a),
     };
     finish(result.map(|()| std::process::ExitCode::SUCCESS))
@@ -62,7 +66,14 @@ fn finish(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitC
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: library errors often repeat their source in their own message.
+            let mut text = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !text.contains(&cause) {
+                    text = if text.is_empty() { cause } else { format!("{text}: {cause}") };
+                }
+            }
+            eprintln!("error: {text}");
             std::process::ExitCode::FAILURE
         }
     }

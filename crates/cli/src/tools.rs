@@ -27,10 +27,14 @@ pub struct VelocityArgs {
 
 /// Arguments of `cfm sample`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("field").required(true).args(["train", "model"])))]
 pub struct SampleArgs {
-    /// Training points defining the closed-form field (.npy or .csv).
+    /// Training points: sample the closed-form field over them (.npy or .csv).
     #[arg(long)]
-    train: PathBuf,
+    train: Option<PathBuf>,
+    /// A trained network's directory (from `cfm train`): sample its velocity field (EMA weights).
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Number of samples.
     #[arg(long, default_value_t = 256)]
     n: usize,
@@ -144,10 +148,15 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
         SolverName::Rk4 => Solver::Rk4 { steps: a.steps },
         SolverName::Dopri5 => Solver::Dopri5 { rtol: a.rtol, atol: a.atol, t_max: a.t_max },
     };
-    let train = read("train", &a.train)?;
-    let field = ClosedForm::new(train)?;
+    let field: Box<dyn cfm_core::VelocityField> = match (&a.train, &a.model) {
+        (Some(train), _) => Box::new(ClosedForm::new(read("train", train)?)?),
+        (None, Some(dir)) => Box::new(
+            cfm_nn::TrainedModel::load(dir).with_context(|| format!("--model {}", dir.display()))?.field()?,
+        ),
+        (None, None) => unreachable!("clap requires --train or --model"),
+    };
     let x0 = noise(a.n, field.dim(), a.seed);
-    let sol = integrate(&field, &x0, solver, false)?;
+    let sol = integrate(field.as_ref(), &x0, solver, false)?;
     if sol.t_end < 1.0 {
         eprintln!("stopped at t = {} (dopri5 t_max)", sol.t_end);
     }

@@ -132,3 +132,29 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
     let (ok, _, err) = cfm(&["sample", "--train", &train, "--solver", "dopri5", "--t-max", "1"]);
     assert!(!ok && err.contains("t_max"), "{err}");
 }
+
+#[test]
+fn train_then_sample_from_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("moons.npy");
+    write_matrix(&data, &moons_like(400, 5)).unwrap();
+    let model = dir.path().join("model");
+    let cache = dir.path().join("cache");
+    let (ok, _, err) = cfm(&[
+        "train", "--data", p(&data), "--method", "efm:32", "--steps", "200", "--out", p(&model), "--cache", p(&cache),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("trained") && model.join("model.safetensors").exists(), "{err}");
+    let out = dir.path().join("s.csv");
+    let (ok, _, err) = cfm(&["sample", "--model", p(&model), "--n", "16", "--steps", "20", "--out", p(&out)]);
+    assert!(ok, "{err}");
+    let s = read_matrix(&out).unwrap();
+    assert_eq!((s.rows(), s.cols()), (16, 2));
+    // Both or neither field: an error.
+    let (ok, _, err) = cfm(&["sample", "--model", p(&model), "--train", p(&data)]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = cfm(&["train", "--data", p(&data), "--method", "efm:0", "--steps", "5", "--out", p(&model)]);
+    assert!(!ok && err.contains("M"), "{err}");
+    let (ok, _, err) = cfm(&["train", "--data", p(&data), "--model", "unet", "--steps", "5", "--out", p(&model)]);
+    assert!(!ok && err.contains("image"), "{err}");
+}

@@ -1,0 +1,159 @@
+//! `cfm train`: trains a velocity network with CFM, EFM or OT-CFM on a built-in dataset or the
+//! user's own `.npy` / `.csv` points, and saves it (weights + card) in a directory that
+//! `cfm sample --model DIR` reads.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use sha2::Digest;
+use cfm_core::datasets::{self, ImageShape};
+use cfm_core::efm::RefMode;
+use cfm_core::{Matrix, Stream};
+use cfm_nn::{AdamConfig, MlpConfig, ModelConfig, RunOptions, Target, TrainConfig, TrainSet, UNetConfig};
+
+/// Arguments of `cfm train`.
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    /// Training data: `two-moons`, `digits` (the 1500-image training split), or a .npy/.csv file.
+    #[arg(long)]
+    data: String,
+    /// Points of two-moons to generate.
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    /// Shape CxHxW of the rows of a data file, for --model unet (e.g. 1x28x28).
+    #[arg(long)]
+    image: Option<String>,
+    /// Regression target: cfm, otcfm, efm:M (x1 plus M-1 references) or efm:M:batch (minibatch + extras).
+    #[arg(long, default_value = "cfm")]
+    method: String,
+    /// Optimiser steps.
+    #[arg(long)]
+    steps: u64,
+    /// Network: mlp or unet.
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Adam learning rate (no warm-up, no clipping; the paper's image settings are lr 2e-4 with
+    /// 5000 warm-up steps and clipping at 1, used by `--paper-optimizer`).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Use the paper's optimiser settings (lr 2e-4, 5000 warm-up steps, clipping at 1).
+    #[arg(long)]
+    paper_optimizer: bool,
+    /// Seed of weights and minibatches.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Directory where the trained model is written.
+    #[arg(long)]
+    out: PathBuf,
+    /// Checkpoint cache (an interrupted training resumes from it).
+    #[arg(long, default_value = ".cfm-cache")]
+    cache: PathBuf,
+}
+
+/// Parses `cfm`, `otcfm`, `efm:M` or `efm:M:batch`.
+pub fn parse_method(s: &str) -> Result<Target> {
+    let parts: Vec<&str> = s.split(':').collect();
+    Ok(match parts[..] {
+        ["cfm"] => Target::Cfm,
+        ["otcfm"] => Target::OtCfm,
+        ["efm", m] | ["efm", m, "paper"] => Target::Efm { m: parse_m(m)?, refs: RefMode::Paper },
+        ["efm", m, "batch"] => Target::Efm { m: parse_m(m)?, refs: RefMode::Batch },
+        _ => bail!("--method {s}: use cfm, otcfm, efm:M or efm:M:batch (e.g. efm:256)"),
+    })
+}
+
+fn parse_m(m: &str) -> Result<usize> {
+    m.parse().with_context(|| format!("--method efm:{m}: M must be a positive integer"))
+}
+
+fn parse_image(s: &str) -> Result<ImageShape> {
+    let dims: Vec<usize> = s.split('x').map(|p| p.parse()).collect::<Result<_, _>>().with_context(|| format!("--image {s}"))?;
+    match dims[..] {
+        [c, h, w] => Ok(ImageShape::new(c, h, w)),
+        _ => bail!("--image {s}: write the shape as CxHxW, e.g. 1x28x28"),
+    }
+}
+
+/// `cfm train`.
+pub fn train(a: &TrainArgs) -> Result<()> {
+    let target = parse_method(&a.method)?;
+    let (points, image, identity): (Matrix, Option<ImageShape>, String) = match a.data.as_str() {
+        "two-moons" => {
+            let pts = datasets::two_moons(a.n, &mut Stream::new(a.seed).derive("data").derive("two-moons"));
+            (pts, None, format!("two-moons n={} seed={}", a.n, a.seed))
+        }
+        "digits" => {
+            let ds = datasets::digits();
+            (ds.train, ds.image, "digits train split".to_string())
+        }
+        path => {
+            let p = PathBuf::from(path);
+            let pts = cfm_core::io::read_matrix(&p).context("--data")?;
+            let image = a.image.as_deref().map(parse_image).transpose()?;
+            if let Some(s) = image
+                && s.dim() != pts.cols()
+            {
+                bail!("--image {s} has {} values per image but --data rows have {}", s.dim(), pts.cols());
+            }
+            let bytes = std::fs::read(&p).with_context(|| format!("--data {path}"))?;
+            let digest: String =
+                sha2::Sha256::digest(&bytes)[..16].iter().map(|b| format!("{b:02x}")).collect();
+            (pts, image, format!("file {path} {digest}"))
+        }
+    };
+    let model = match a.model.as_str() {
+        "mlp" if points.cols() <= 2 => ModelConfig::Mlp(MlpConfig::toy()),
+        "mlp" => ModelConfig::Mlp(MlpConfig::digits()),
+        "unet" => {
+            let shape = image.context("--model unet needs image data: --data digits, or a file with --image CxHxW")?;
+            let cfg = if shape.height < 16 { UNetConfig::tiny() } else { UNetConfig::small() };
+            cfg.validate(shape).map_err(|e| anyhow::anyhow!("--model unet on {shape}: {e}"))?;
+            ModelConfig::UNet(cfg)
+        }
+        other => bail!("--model {other}: use mlp or unet"),
+    };
+    let mut config = TrainConfig::paper(model, target, a.steps);
+    config.batch_size = a.batch;
+    config.seed = a.seed;
+    if !a.paper_optimizer {
+        config.adam = AdamConfig::plain(a.lr);
+    }
+    config.validate(points.rows())?;
+    let set = TrainSet { points: &points, image, identity: &identity };
+    let run = RunOptions { progress: true, ..RunOptions::default() };
+    let trained = cfm_nn::train(&config, &set, &a.cache, &run)?;
+    trained.save(&a.out).with_context(|| format!("--out {}", a.out.display()))?;
+    let card = trained.card();
+    let last = trained.losses().iter().rev().take(100).copied().collect::<Vec<f32>>();
+    let mean_loss = last.iter().sum::<f32>() / last.len().max(1) as f32;
+    eprintln!(
+        "trained {} parameters for {} steps on {} points of dimension {}; mean loss of the last 100 steps {mean_loss:.4}; saved to {}",
+        card.params,
+        card.steps,
+        card.n_train,
+        card.dim,
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_parse() {
+        assert_eq!(parse_method("cfm").unwrap(), Target::Cfm);
+        assert_eq!(parse_method("otcfm").unwrap(), Target::OtCfm);
+        assert_eq!(parse_method("efm:256").unwrap(), Target::Efm { m: 256, refs: RefMode::Paper });
+        assert_eq!(parse_method("efm:300:batch").unwrap(), Target::Efm { m: 300, refs: RefMode::Batch });
+        assert!(parse_method("efm").is_err());
+        assert!(parse_method("efm:x").is_err());
+        assert!(parse_method("sgd").is_err());
+        assert_eq!(parse_image("1x28x28").unwrap(), ImageShape::new(1, 28, 28));
+        assert!(parse_image("28x28").is_err());
+    }
+}
