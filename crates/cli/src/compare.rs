@@ -52,7 +52,9 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         }
         let mut worst = (0.0f64, String::new());
         for col in got.get_column_names_owned() {
-            if got.column(&col)?.dtype().is_primitive_numeric() && want.column(&col)?.dtype() != &DataType::String {
+            if got.column(&col)?.dtype().is_primitive_numeric()
+                && want.column(&col)?.dtype() != &DataType::String
+            {
                 let (g, w) = (f64s(&got, &col)?, f64s(&want, &col)?);
                 for (i, (x, y)) in g.iter().zip(&w).enumerate() {
                     let same = (x.is_nan() && y.is_nan()) || x == y;
@@ -68,7 +70,10 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         if worst.0 > 1.0 {
             failures.push(format!("{name}: {} ({:.1}x the tolerance)", worst.1, worst.0));
         } else {
-            println!("{name}: same within rtol {} atol {} (worst {:.3} of the tolerance)", a.rtol, a.atol, worst.0);
+            println!(
+                "{name}: same within rtol {} atol {} (worst {:.3} of the tolerance)",
+                a.rtol, a.atol, worst.0
+            );
         }
     }
     if !failures.is_empty() {

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sha2::Digest;
 use cfm_core::datasets::{self, ImageShape};
 use cfm_core::efm::RefMode;
 use cfm_core::{Matrix, Stream};
 use cfm_nn::{AdamConfig, MlpConfig, ModelConfig, RunOptions, Target, TrainConfig, TrainSet, UNetConfig};
+use sha2::Digest;
 
 /// Arguments of `cfm train`.
 #[derive(clap::Args)]
@@ -70,7 +70,8 @@ fn parse_m(m: &str) -> Result<usize> {
 }
 
 fn parse_image(s: &str) -> Result<ImageShape> {
-    let dims: Vec<usize> = s.split('x').map(|p| p.parse()).collect::<Result<_, _>>().with_context(|| format!("--image {s}"))?;
+    let dims: Vec<usize> =
+        s.split('x').map(|p| p.parse()).collect::<Result<_, _>>().with_context(|| format!("--image {s}"))?;
     match dims[..] {
         [c, h, w] => Ok(ImageShape::new(c, h, w)),
         _ => bail!("--image {s}: write the shape as CxHxW, e.g. 1x28x28"),
@@ -108,7 +109,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         "mlp" if points.cols() <= 2 => ModelConfig::Mlp(MlpConfig::toy()),
         "mlp" => ModelConfig::Mlp(MlpConfig::digits()),
         "unet" => {
-            let shape = image.context("--model unet needs image data: --data digits, or a file with --image CxHxW")?;
+            let shape = image
+                .context("--model unet needs image data: --data digits, or a file with --image CxHxW")?;
             let cfg = if shape.height < 16 { UNetConfig::tiny() } else { UNetConfig::small() };
             cfg.validate(shape).map_err(|e| anyhow::anyhow!("--model unet on {shape}: {e}"))?;
             ModelConfig::UNet(cfg)

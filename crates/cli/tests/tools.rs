@@ -141,7 +141,17 @@ fn train_then_sample_from_the_model() {
     let model = dir.path().join("model");
     let cache = dir.path().join("cache");
     let (ok, _, err) = cfm(&[
-        "train", "--data", p(&data), "--method", "efm:32", "--steps", "200", "--out", p(&model), "--cache", p(&cache),
+        "train",
+        "--data",
+        p(&data),
+        "--method",
+        "efm:32",
+        "--steps",
+        "200",
+        "--out",
+        p(&model),
+        "--cache",
+        p(&cache),
     ]);
     assert!(ok, "{err}");
     assert!(err.contains("trained") && model.join("model.safetensors").exists(), "{err}");
@@ -153,8 +163,10 @@ fn train_then_sample_from_the_model() {
     // Both or neither field: an error.
     let (ok, _, err) = cfm(&["sample", "--model", p(&model), "--train", p(&data)]);
     assert!(!ok && err.contains("cannot be used with"), "{err}");
-    let (ok, _, err) = cfm(&["train", "--data", p(&data), "--method", "efm:0", "--steps", "5", "--out", p(&model)]);
+    let (ok, _, err) =
+        cfm(&["train", "--data", p(&data), "--method", "efm:0", "--steps", "5", "--out", p(&model)]);
     assert!(!ok && err.contains("M"), "{err}");
-    let (ok, _, err) = cfm(&["train", "--data", p(&data), "--model", "unet", "--steps", "5", "--out", p(&model)]);
+    let (ok, _, err) =
+        cfm(&["train", "--data", p(&data), "--model", "unet", "--steps", "5", "--out", p(&model)]);
     assert!(!ok && err.contains("image"), "{err}");
 }

@@ -45,6 +45,11 @@ pub trait Figure: Sync {
     fn caption(&self, profile: Profile) -> String;
     /// Bumped whenever the computation of a cell changes, so that cached cells are recomputed.
     fn revision(&self) -> u32;
+    /// Whose cell cache this figure uses: its own id, or the id of a figure whose cells it
+    /// shares (same configurations, same `run_cell`), so that shared work is done once.
+    fn cache_namespace(&self) -> &'static str {
+        self.id()
+    }
     /// Whether the figure trains networks (slow; the CI runs those at the smoke profile only).
     fn trains(&self) -> bool {
         false

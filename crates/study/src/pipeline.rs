@@ -54,11 +54,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The cache key of a cell: SHA-256 of the canonical JSON of figure id, revision, root seed
+/// The cache key of a cell: SHA-256 of the canonical JSON of the figure's cache namespace,
+/// revision, root seed
 /// and cell configuration (serde_json sorts object keys).
 pub fn cell_hash(fig: &dyn Figure, ctx: &Context, cell: &CellSpec) -> String {
     let key = serde_json::json!({
-        "figure": fig.id(),
+        "figure": fig.cache_namespace(),
         "revision": fig.revision(),
         "seed": ctx.seed,
         "config": cell.config,
@@ -67,7 +68,7 @@ pub fn cell_hash(fig: &dyn Figure, ctx: &Context, cell: &CellSpec) -> String {
 }
 
 fn cell_paths(fig: &dyn Figure, ctx: &Context, cell: &CellSpec) -> (PathBuf, PathBuf) {
-    let dir = ctx.cache_dir.join("cells").join(fig.id());
+    let dir = ctx.cache_dir.join("cells").join(fig.cache_namespace());
     let h = cell_hash(fig, ctx, cell);
     (dir.join(format!("{h}.csv")), dir.join(format!("{h}.json")))
 }

@@ -1,6 +1,7 @@
 //! The figures of the study, one module each, and their registry.
 
 mod common;
+pub mod learned;
 
 pub mod collapse;
 pub mod fig1a;
