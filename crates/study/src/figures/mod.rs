@@ -7,6 +7,7 @@ pub mod collapse;
 pub mod fig1a;
 pub mod fig1a_mean;
 pub mod fig1c;
+pub mod fig2;
 pub mod memorize;
 pub mod prop2;
 
@@ -23,6 +24,7 @@ pub fn all() -> Vec<&'static dyn Figure> {
         &memorize::Memorize,
         &prop2::Prop2,
         &collapse::Collapse,
+        &fig2::Fig2,
     ]
 }
 
@@ -42,6 +44,7 @@ pub fn claims_of(id: &str) -> Vec<Claim> {
         "fig1c" => fig1c::claims(),
         "memorize" => memorize::claims(),
         "prop2" => prop2::claims(),
+        "fig2" => fig2::claims(),
         _ => Vec::new(),
     }
 }
