@@ -59,7 +59,7 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
                 for (i, (x, y)) in g.iter().zip(&w).enumerate() {
                     let same = (x.is_nan() && y.is_nan()) || x == y;
                     let excess = (x - y).abs() / (a.atol + a.rtol * y.abs());
-                    if !same && !(excess <= worst.0) {
+                    if !same && (excess.is_nan() || excess > worst.0) {
                         worst = (excess, format!("column {col}, row {i}: {x} vs {y}"));
                     }
                 }

@@ -20,10 +20,12 @@
 //! sets have the feature distance, the whole split's train-to-train distance and the
 //! classifier's accuracy; two-moons has the energy distance to held-out points instead.
 
-use cfm_core::datasets::two_moons;
-use cfm_core::metrics::{COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_distance};
-use cfm_core::targets::interpolate;
 use cfm_core::ClosedForm;
+use cfm_core::datasets::two_moons;
+use cfm_core::metrics::{
+    COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_distance,
+};
+use cfm_core::targets::interpolate;
 use cfm_nn::{MlpConfig, ModelConfig, Target};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
@@ -148,7 +150,11 @@ impl Figure for Fig2 {
             p.moons,
             p.pairs,
             p.samples,
-            if p.phase_widths.is_empty() { " (not run at this profile)".to_string() } else { format!(" (widths {:?} and {})", p.phase_widths, p.width) }
+            if p.phase_widths.is_empty() {
+                " (not run at this profile)".to_string()
+            } else {
+                format!(" (widths {:?} and {})", p.phase_widths, p.width)
+            }
         )
     }
     fn revision(&self) -> u32 {
@@ -193,7 +199,15 @@ impl Figure for Fig2 {
                 let set = ImageSet::load(ctx, images)?;
                 let evaluator = Evaluator::new(ctx, &set)?;
                 let train = set.subset(cfg.n)?;
-                (images.name(), train, set.test.clone(), set.train.clone(), Some(set.shape), learned::identity(images, cfg.n), Some(evaluator))
+                (
+                    images.name(),
+                    train,
+                    set.test.clone(),
+                    set.train.clone(),
+                    Some(set.shape),
+                    learned::identity(images, cfg.n),
+                    Some(evaluator),
+                )
             }
             Data::TwoMoons => {
                 let pool = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
@@ -202,7 +216,13 @@ impl Figure for Fig2 {
                 ("two-moons", train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
             }
         };
-        let config = learned::train_config(ctx.profile, model(ctx.profile, cfg.data, cfg.width), Target::Cfm, cfg.steps, 0);
+        let config = learned::train_config(
+            ctx.profile,
+            model(ctx.profile, cfg.data, cfg.width),
+            Target::Cfm,
+            cfg.steps,
+            0,
+        );
         let trained = learned::train(ctx, &config, &train, shape, &identity)?;
         let field = trained.field()?;
         let cf = ClosedForm::new(train.clone())?;
@@ -303,7 +323,10 @@ fn c5(df: &DataFrame) -> Result<Measured> {
         }
     }
     let rho = spearman(&ns, &means);
-    let peak = largest.iter().filter(|p| p.0 <= 0.9).fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { *p } else { b });
+    let peak = largest
+        .iter()
+        .filter(|p| p.0 <= 0.9)
+        .fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { *p } else { b });
     Ok(Measured {
         value: format!(
             "{images}: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the error over t <= 0.9 peaks at t = {:.2}",
@@ -318,7 +341,9 @@ fn c5(df: &DataFrame) -> Result<Measured> {
 fn c6(df: &DataFrame) -> Result<Measured> {
     let (images, d1) = by_n(df, "mean_d1")?;
     let (_, frac) = by_n(df, "fraction_memorized")?;
-    let base = f64s(&filter_eq(&filter_eq(df, "dataset", &images)?, "statistic", "train_to_train_full")?, "value")?[0];
+    let base =
+        f64s(&filter_eq(&filter_eq(df, "dataset", &images)?, "statistic", "train_to_train_full")?, "value")?
+            [0];
     let (small, large) = (d1.first().copied(), d1.last().copied());
     let (Some(small), Some(large)) = (small, large) else {
         return Err(Error::invalid("no mean_d1 rows"));

@@ -8,6 +8,7 @@ pub mod fig1a;
 pub mod fig1a_mean;
 pub mod fig1c;
 pub mod fig2;
+pub mod fig3;
 pub mod memorize;
 pub mod prop2;
 
@@ -25,6 +26,7 @@ pub fn all() -> Vec<&'static dyn Figure> {
         &prop2::Prop2,
         &collapse::Collapse,
         &fig2::Fig2,
+        &fig3::Fig3,
     ]
 }
 
@@ -45,6 +47,7 @@ pub fn claims_of(id: &str) -> Vec<Claim> {
         "memorize" => memorize::claims(),
         "prop2" => prop2::claims(),
         "fig2" => fig2::claims(),
+        "fig3" => fig3::claims(),
         _ => Vec::new(),
     }
 }
