@@ -17,6 +17,10 @@ reproduce profile="quick" *args:
 verify:
     {{cfm}} verify
 
+# Write paper/REPRODUCTION.md and the README's claims table from figures/ (also run by reproduce)
+report:
+    {{cfm}} report
+
 # Unit, property and snapshot tests
 test:
     cargo test --release --workspace

@@ -26,6 +26,8 @@ enum Command {
     Run(reproduce::RunArgs),
     /// Re-render the SVGs from the saved results tables.
     Plot(reproduce::PlotArgs),
+    /// Write the reproduction report (paper/REPRODUCTION.md) and the README's claims table.
+    Report(reproduce::ReportArgs),
     /// Check the paper's claims against the results tables.
     Verify(reproduce::VerifyArgs),
     /// List the figures and the claims they decide.
@@ -47,6 +49,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Reproduce(a) | Command::Run(a) => reproduce::reproduce(&a),
         Command::Plot(a) => reproduce::plot(&a),
+        Command::Report(a) => reproduce::report(&a),
         Command::Compare(a) => compare::compare(&a),
         Command::Verify(a) => return finish(reproduce::verify(&a)),
         Command::List => {

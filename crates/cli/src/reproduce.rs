@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use cfm_study::claims::Verdict;
-use cfm_study::manifest::{FigureEntry, Manifest, crate_versions, git_commit};
+use cfm_study::manifest::{FigureEntry, Manifest, crate_versions, git_commit, machine};
 use cfm_study::{Context, Figure, Profile, figures, pipeline, table};
 use indicatif::MultiProgress;
 
@@ -42,6 +42,9 @@ pub struct RunArgs {
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Do not regenerate the report (paper/REPRODUCTION.md) at the end.
+    #[arg(long)]
+    no_report: bool,
 }
 
 /// Options of `plot`.
@@ -53,6 +56,17 @@ pub struct PlotArgs {
     /// Directory holding data/<id>.csv and manifest.json; SVGs are written there.
     #[arg(long, default_value = "figures")]
     out: PathBuf,
+}
+
+/// Options of `report`.
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// Repository root: figures/ and paper/ are read there, README.md updated.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// Leave out what changes between runs (compute times, commit, machine).
+    #[arg(long)]
+    stable: bool,
 }
 
 /// Options of `verify`.
@@ -118,6 +132,7 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
                 git_commit: git_commit(Path::new(".")),
                 crate_versions: crate_versions(),
                 threads,
+                machine: machine(),
                 wall_time_s: (run.compute_s * 10.0).round() / 10.0,
             },
         );
@@ -134,6 +149,27 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
             )
         });
     }
+    // The report lives beside the figures directory (figures/ -> paper/).
+    let root = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !a.no_report && root.join("paper").join("templates").exists() {
+        let opts = cfm_report::Options { figures: a.out.clone(), ..cfm_report::Options::at(root) };
+        cfm_report::write(&opts).context("writing the report")?;
+        eprintln!("report -> {}", opts.paper.join("REPRODUCTION.md").display());
+    }
+    Ok(())
+}
+
+/// `cfm report`: writes paper/REPRODUCTION.md and the README's claims table.
+pub fn report(a: &ReportArgs) -> Result<()> {
+    let opts = cfm_report::Options { volatile: !a.stable, ..cfm_report::Options::at(&a.root) };
+    let report = cfm_report::write(&opts)?;
+    for link in &report.links {
+        let target = opts.paper.join(link);
+        if !target.exists() {
+            bail!("the report links {link}, which does not exist ({}): run `cfm plot`", target.display());
+        }
+    }
+    println!("{}", opts.paper.join("REPRODUCTION.md").display());
     Ok(())
 }
 

@@ -40,6 +40,10 @@ pub trait Figure: Sync {
     fn id(&self) -> &'static str;
     /// One-line title.
     fn title(&self) -> &'static str;
+    /// What the paper shows in this figure (empty for figures beyond the paper).
+    fn paper(&self) -> &'static str {
+        ""
+    }
     /// Caption: what is plotted, how it was computed, and what stands in for the paper's data
     /// or metrics at this profile.
     fn caption(&self, profile: Profile) -> String;

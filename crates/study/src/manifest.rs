@@ -27,6 +27,9 @@ pub struct FigureEntry {
     pub crate_versions: BTreeMap<String, String>,
     /// Threads of the compute pool.
     pub threads: usize,
+    /// Processor model and logical cores of the machine that ran it.
+    #[serde(default)]
+    pub machine: String,
     /// Seconds the cells took to compute (2 cores unless `threads` says otherwise).
     pub wall_time_s: f64,
 }
@@ -76,6 +79,21 @@ pub fn crate_versions() -> BTreeMap<String, String> {
         }
     }
     out
+}
+
+/// The processor model (from `/proc/cpuinfo` where there is one) and the logical core count.
+pub fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} logical cores, {}", std::env::consts::OS)
 }
 
 /// The git commit of the working tree at `repo` (`"unknown"` outside a git checkout).

@@ -44,6 +44,9 @@ impl Figure for Fig1aMean {
     fn title(&self) -> &'static str {
         "Mean cosine between the closed-form velocity and the stochastic target"
     }
+    fn paper(&self) -> &'static str {
+        "App. D.2: the mean cosine at t = 0, 0.01, ..., 0.99; on CIFAR-10 it is close to 1 for most of [0, 1]."
+    }
     fn caption(&self, profile: Profile) -> String {
         let (pairs, step) = if profile == Profile::Smoke { (64, 0.05) } else { (256, 0.01) };
         let extra = match profile {

@@ -131,6 +131,9 @@ impl Figure for Fig2 {
     fn title(&self) -> &'static str {
         "From memorization to generalization: networks trained on n points"
     }
+    fn paper(&self) -> &'static str {
+        "Fig. 2: U-Nets trained with CFM on CIFAR-10 subsets of n = 10 ... 10000 images. Left: E||u_theta - u*||^2 against t, growing with n and concentrated at early times (t ~ 0.15) and near t = 1. Middle: FID-10k (DINOv2). Right: mean distance of samples to their nearest training image, rising to the train-to-train level past n ~ 3000."
+    }
     fn caption(&self, profile: Profile) -> String {
         let p = plan(profile);
         let net = match profile {

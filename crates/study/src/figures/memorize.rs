@@ -59,6 +59,9 @@ impl Figure for Memorize {
     fn title(&self) -> &'static str {
         "Sampling with the closed form reproduces training points"
     }
+    fn paper(&self) -> &'static str {
+        "Prop. 1 and Sec. 3: the closed-form velocity field can only generate training points."
+    }
     fn caption(&self, profile: Profile) -> String {
         let s = &specs(profile);
         format!(

@@ -1,0 +1,68 @@
+//! The whole pipeline at the smoke profile: `reproduce` then `report`; the report is
+//! snapshotted (without the fields that change between runs) and every file it links exists.
+
+use std::path::Path;
+use std::process::Command;
+
+fn cfm(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_cfm")).args(args).current_dir(dir).output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "cfm {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn smoke_reproduction_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::create_dir_all(root.join("paper/templates")).unwrap();
+    std::fs::copy(repo.join("paper/templates/REPRODUCTION.md"), root.join("paper/templates/REPRODUCTION.md"))
+        .unwrap();
+    std::fs::write(
+        root.join("README.md"),
+        "# title\n<!-- claims:start -->\nold\n<!-- claims:end -->\n## rest\n",
+    )
+    .unwrap();
+    cfm(root, &["reproduce", "--profile", "smoke", "--quiet", "--no-report"]);
+    cfm(root, &["report", "--stable"]);
+    let report = std::fs::read_to_string(root.join("paper/REPRODUCTION.md")).unwrap();
+    insta::assert_snapshot!("smoke_report", report);
+
+    // Every relative link resolves, and every figure has its section.
+    let mut links = 0;
+    for part in report.split("](").skip(1) {
+        let target = &part[..part.find(')').unwrap()];
+        if !target.starts_with("http") {
+            assert!(root.join("paper").join(target).exists(), "broken link {target}");
+            links += 1;
+        }
+    }
+    for fig in cfm_study::figures::all() {
+        assert!(report.contains(&format!("### `{}`", fig.id())), "no section for {}", fig.id());
+        assert!(report.contains(&format!("../figures/{}.svg", fig.id())), "no image for {}", fig.id());
+    }
+    assert_eq!(links, cfm_study::figures::all().len());
+    assert!(!report.contains("{{"), "unfilled placeholder");
+
+    // The README's claims block is replaced, the rest kept.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(readme.starts_with("# title\n<!-- claims:start -->\n## Claims at a glance"), "{readme}");
+    assert!(readme.ends_with("<!-- claims:end -->\n## rest\n") && !readme.contains("\nold\n"), "{readme}");
+    assert!(readme.contains("[paper/REPRODUCTION.md](paper/REPRODUCTION.md)"));
+}
+
+#[test]
+fn a_broken_template_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("paper/templates")).unwrap();
+    std::fs::write(
+        root.join("paper/templates/REPRODUCTION.md"),
+        "{{claims}} {{sections}} {{manifest}} {{oops}}",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cfm")).args(["report"]).current_dir(root).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("{{generated}}"), "{err}");
+}

@@ -1,0 +1,221 @@
+//! The small table of key numbers shown under each figure, computed from its results table.
+//! Only presentation: means and selections of what the table holds.
+
+use cfm_study::table::{distinct, f64s, filter_eq, filter_near};
+use polars::prelude::DataFrame;
+
+use crate::Result;
+use crate::markdown::{num, table};
+
+/// The key-number table of figure `id`, if it has one.
+pub fn key_numbers(id: &str, df: &DataFrame) -> Result<Option<String>> {
+    Ok(match id {
+        "fig1a" => Some(fig1a(df)?),
+        "fig1a_mean" => Some(fig1a_mean(df)?),
+        "fig1c" => Some(fig1c(df)?),
+        "memorize" => Some(memorize(df)?),
+        "prop2" => Some(prop2(df)?),
+        "collapse" => Some(collapse(df)?),
+        "fig2" => Some(fig2(df)?),
+        "fig3" => Some(fig3(df)?),
+        _ => None,
+    })
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn first(df: &DataFrame, col: &str) -> Result<f64> {
+    Ok(f64s(df, col)?.first().copied().unwrap_or(f64::NAN))
+}
+
+fn value(df: &DataFrame, statistic: &str) -> Result<f64> {
+    first(&filter_eq(df, "statistic", statistic)?, "value")
+}
+
+fn fig1a(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        let mut row = vec![format!("{name} (d = {})", first(&d, "d")?)];
+        for t in distinct(&d, "t")? {
+            let cos = f64s(&filter_eq(&d, "t", &t)?, "cosine")?;
+            let above = cos.iter().filter(|&&c| c > 0.9).count() as f64 / cos.len() as f64;
+            row.push(format!("{} ({:.0}%)", num(mean(&cos), 2), 100.0 * above));
+        }
+        rows.push(row);
+    }
+    let times: Vec<String> = distinct(df, "t")?.into_iter().map(|t| format!("t = {t}")).collect();
+    let mut headers = vec!["mean cosine (% > 0.9)"];
+    headers.extend(times.iter().map(String::as_str));
+    Ok(table(&headers, &rows))
+}
+
+fn fig1a_mean(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(&filter_eq(df, "dataset", &name)?, "statistic", "mean_cosine")?;
+        let (ts, vs) = (f64s(&d, "t")?, f64s(&d, "value")?);
+        let at = |t: f64| ts.iter().position(|&x| (x - t).abs() < 1e-9).map_or(f64::NAN, |i| vs[i]);
+        let settle =
+            vs.iter().rposition(|&v| v < 0.9).map_or(ts[0], |i| ts.get(i + 1).copied().unwrap_or(f64::NAN));
+        rows.push(vec![
+            name,
+            num(first(&d, "d")?, 4),
+            num(first(&d, "n")?, 5),
+            num(at(0.2), 3),
+            num(at(0.5), 3),
+            num(mean(&vs), 3),
+            num(settle, 2),
+        ]);
+    }
+    Ok(table(
+        &["dataset", "d", "n", "mean cos at t = 0.2", "at t = 0.5", "mean over t", ">= 0.9 from t ="],
+        &rows,
+    ))
+}
+
+fn fig1c(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    let frac = filter_eq(df, "statistic", "frac_cosine_gt_0.9")?;
+    for fam in distinct(&frac, "dataset")? {
+        let f = filter_eq(&frac, "dataset", &fam)?;
+        for size in distinct(&f, "size")? {
+            let r = filter_eq(&f, "size", &size)?;
+            let (ts, vs) = (f64s(&r, "t")?, f64s(&r, "value")?);
+            let settle = vs
+                .iter()
+                .rposition(|&v| v < 0.99)
+                .map_or(ts[0], |i| ts.get(i + 1).copied().unwrap_or(f64::NAN));
+            let at = |t: f64| ts.iter().position(|&x| (x - t).abs() < 1e-9).map_or(f64::NAN, |i| vs[i]);
+            rows.push(vec![
+                format!("{fam} {size}x{size}"),
+                num(first(&r, "d")?, 4),
+                format!("{:.0}%", 100.0 * at(0.2)),
+                format!("{:.0}%", 100.0 * at(0.5)),
+                if settle.is_nan() { "never".into() } else { num(settle, 2) },
+            ]);
+        }
+    }
+    Ok(table(&["data", "d", "% cos > 0.9 at t = 0.2", "at t = 0.5", ">= 99% from t ="], &rows))
+}
+
+fn memorize(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        rows.push(vec![
+            name,
+            format!("{:.1}%", 100.0 * value(&d, "fraction_memorized")?),
+            num(value(&d, "mean_d1")?, 2),
+            num(value(&d, "train_to_train")?, 3),
+        ]);
+    }
+    Ok(table(
+        &["dataset", "copies (d1/d2 < 1/3)", "mean distance to nearest training point", "train-to-train"],
+        &rows,
+    ))
+}
+
+fn prop2(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        for est in distinct(&d, "estimator")? {
+            let e = filter_eq(&d, "estimator", &est)?;
+            for t in distinct(&e, "t")? {
+                let r = filter_eq(&e, "t", &t)?;
+                let z = f64s(&filter_eq(&r, "statistic", "bias_z")?, "value")?;
+                let var = filter_eq(&r, "statistic", "variance")?;
+                let (ms, vs) = (f64s(&var, "m")?, f64s(&var, "value")?);
+                rows.push(vec![
+                    name.clone(),
+                    est.clone(),
+                    t.clone(),
+                    num(z.iter().copied().fold(0.0, f64::max), 3),
+                    num(vs[0], 3),
+                    format!(
+                        "{} (M = {})",
+                        num(*vs.last().unwrap_or(&f64::NAN), 3),
+                        ms.last().unwrap_or(&f64::NAN)
+                    ),
+                ]);
+            }
+        }
+    }
+    Ok(table(
+        &["dataset", "estimator", "t", "max bias z-score", "variance at M = 1", "variance at largest M"],
+        &rows,
+    ))
+}
+
+fn collapse(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for stat in ["cosine", "weight"] {
+        rows.push(vec![
+            stat.to_string(),
+            num(value(df, &format!("fit_slope_{stat}"))?, 3),
+            num(value(df, &format!("fit_intercept_{stat}"))?, 3),
+            num(value(df, &format!("fit_r2_{stat}"))?, 3),
+            num(value(df, &format!("fit_points_{stat}"))?, 3),
+        ]);
+    }
+    Ok(table(&["t* from", "slope in log(n)/d", "intercept", "R^2", "points fitted"], &rows))
+}
+
+fn fig2(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        let main = f64s(&d, "width")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+        let d = filter_near(&d, "width", main)?;
+        for n in distinct(&d, "n")? {
+            let r = filter_eq(&d, "n", &n)?;
+            let err = f64s(&filter_eq(&r, "statistic", "error")?, "value")?;
+            let fd =
+                if name == "two-moons" { value(&r, "fd_pixel_test")? } else { value(&r, "fd_feature_test")? };
+            let base = if name == "two-moons" {
+                value(&r, "train_to_train_subset")?
+            } else {
+                value(&r, "train_to_train_full")?
+            };
+            rows.push(vec![
+                name.clone(),
+                n,
+                num(mean(&err), 3),
+                num(fd, 3),
+                num(value(&r, "mean_d1")? / base, 2),
+                format!("{:.0}%", 100.0 * value(&r, "fraction_memorized")?),
+            ]);
+        }
+    }
+    Ok(table(
+        &[
+            "dataset",
+            "n",
+            "error to u* (mean over t)",
+            "Fréchet to test",
+            "mean d1 / train-to-train",
+            "copies",
+        ],
+        &rows,
+    ))
+}
+
+fn fig3(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for tau in [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0] {
+        let r = filter_near(df, "tau", tau)?;
+        if r.height() == 0 {
+            continue;
+        }
+        rows.push(vec![
+            num(tau, 2),
+            num(value(&r, "mean_pixel_distance")?, 3),
+            num(value(&r, "mean_feature_distance")?, 3),
+            format!("{:.0}%", 100.0 * value(&r, "fraction_memorized")?),
+        ]);
+    }
+    Ok(table(&["tau", "pixel distance to nearest training image", "feature distance", "copies"], &rows))
+}
