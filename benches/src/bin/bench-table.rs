@@ -58,7 +58,7 @@ fn training(root: &Path) {
 
 fn closed_form(root: &str) {
     let mut rows = Vec::new();
-    for entry in std::fs::read_dir(&root).unwrap_or_else(|e| panic!("{root}: {e}; run `just bench` first")) {
+    for entry in std::fs::read_dir(root).unwrap_or_else(|e| panic!("{root}: {e}; run `just bench` first")) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         let Some(shape) = name.strip_prefix("closed_form_n") else { continue };
