@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The second form is what we compute: with `M = 1` it is exactly the CFM target `x1 - x0`,
-//! and it avoids the cancellation of `b_j - x_t` near `t = 1`. Weights are computed from exact
-//! squared distances in `f64`.
+//! and it avoids the cancellation of `b_j - x_t` near `t = 1`. Squared distances are summed from
+//! differences (vectorised `f32`; every term is a square, so there is no cancellation), and the
+//! softmax is taken in `f64`.
 //!
 //! Reference sets ([`RefMode`]):
 //! - `Paper`: `b_1 = x1` (the point that generated `x_t`) and `M - 1` distinct other training
@@ -20,7 +21,6 @@
 //!   self-normalised importance-sampling estimator, for the Proposition 2 check.
 
 use crate::matrix::Matrix;
-use crate::reference::dist_scaled;
 use crate::rng::Stream;
 use crate::{Error, Result};
 
@@ -38,17 +38,26 @@ pub enum RefMode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RefSets(pub Vec<Vec<usize>>);
 
-/// `k` distinct indices of `0..n` other than `skip`, uniformly (Floyd's algorithm, `O(k)`).
-fn distinct_excluding(n: usize, k: usize, skip: Option<usize>, s: &mut Stream) -> Vec<usize> {
+/// `k` distinct indices of `0..n` other than `skip`, uniformly (Floyd's algorithm, `O(k)` draws;
+/// `taken` is an all-false scratch of length `n`, left all-false on return).
+fn distinct_excluding(
+    n: usize,
+    k: usize,
+    skip: Option<usize>,
+    s: &mut Stream,
+    taken: &mut [bool],
+) -> Vec<usize> {
     let pool = n - usize::from(skip.is_some());
-    debug_assert!(k <= pool);
-    let mut seen = std::collections::HashSet::with_capacity(2 * k);
+    debug_assert!(k <= pool && taken.len() >= pool);
     let mut out = Vec::with_capacity(k);
     for j in pool - k..pool {
         let r = s.below(j + 1);
-        let pick = if seen.contains(&r) { j } else { r };
-        seen.insert(pick);
+        let pick = if taken[r] { j } else { r };
+        taken[pick] = true;
         out.push(pick);
+    }
+    for &v in &out {
+        taken[v] = false;
     }
     if let Some(sk) = skip {
         out.iter_mut().filter(|v| **v >= sk).for_each(|v| *v += 1);
@@ -63,14 +72,17 @@ pub fn draw_refs(n: usize, x1_idx: &[usize], m: usize, mode: RefMode, s: &mut St
         return Err(Error::invalid(format!("EFM needs 1 <= M <= n = {n}, got M = {m}")));
     }
     Ok(RefSets(match mode {
-        RefMode::Paper => x1_idx
-            .iter()
-            .map(|&i| {
-                let mut refs = vec![i];
-                refs.extend(distinct_excluding(n, m - 1, Some(i), s));
-                refs
-            })
-            .collect(),
+        RefMode::Paper => {
+            let mut taken = vec![false; n];
+            x1_idx
+                .iter()
+                .map(|&i| {
+                    let mut refs = vec![i];
+                    refs.extend(distinct_excluding(n, m - 1, Some(i), s, &mut taken));
+                    refs
+                })
+                .collect()
+        }
         RefMode::Batch => {
             let mut shared = x1_idx.to_vec();
             shared.extend((x1_idx.len()..m).map(|_| s.below(n)));
@@ -94,10 +106,15 @@ pub fn draw_biased(n: usize, batch: usize, m: usize, s: &mut Stream) -> RefSets 
     RefSets((0..batch).map(|_| (0..m).map(|_| s.below(n)).collect()).collect())
 }
 
+/// Weights below this are skipped in the weighted sums: all of them together move a target by
+/// less than `M 1e-12 / (1 - t)` times the data's scale.
+const NEGLIGIBLE: f64 = 1e-12;
+
 /// Softmax weights of Proposition 1 over the rows `refs` of `train`, for query `xt` at time `t`.
 fn weights(train: &Matrix, refs: &[usize], xt: &[f32], t: f64) -> Vec<f64> {
     let c = 0.5 / ((1.0 - t) * (1.0 - t));
-    let logits: Vec<f64> = refs.iter().map(|&i| -c * dist_scaled(xt, train.row(i), t)).collect();
+    let logits: Vec<f64> =
+        refs.iter().map(|&i| -c * crate::kernels::dist_scaled(xt, train.row(i), t as f32) as f64).collect();
     crate::reference::softmax(&logits)
 }
 
@@ -112,11 +129,12 @@ pub fn target(train: &Matrix, refs: &RefSets, x0: &Matrix, x1: &Matrix, ts: &[f6
         let x1b = x1.row(b);
         let row = out.row_mut(b);
         for (wj, &j) in w.iter().zip(set) {
-            if *wj == 0.0 {
+            if *wj < NEGLIGIBLE {
                 continue;
             }
+            let c = (wj * scale) as f32;
             for ((o, &bv), &xv) in row.iter_mut().zip(train.row(j)).zip(x1b) {
-                *o += (wj * scale * (bv as f64 - xv as f64)) as f32;
+                *o += c * (bv - xv);
             }
         }
     }
@@ -200,7 +218,9 @@ mod tests {
     fn floyd_draws_are_distinct_and_skip() {
         let mut s = Stream::new(9);
         for _ in 0..200 {
-            let mut v = distinct_excluding(20, 19, Some(7), &mut s);
+            let mut taken = vec![false; 20];
+            let mut v = distinct_excluding(20, 19, Some(7), &mut s, &mut taken);
+            assert!(taken.iter().all(|t| !t));
             assert!(!v.contains(&7));
             v.sort();
             v.dedup();

@@ -118,7 +118,28 @@ fn exp_body<const FMA: bool>(g: &mut [f32], m: f32, entropy: bool) -> (f32, f32)
     (s1, e1)
 }
 
+/// `sum_k (x_k - t r_k)^2` over 16 lanes.
+#[inline(always)]
+fn dist_body<const FMA: bool>(x: &[f32], r: &[f32], t: f32) -> f32 {
+    let mut acc = [0f32; LANES];
+    let mut xc = x.chunks_exact(LANES);
+    let mut rc = r.chunks_exact(LANES);
+    for (xs, rs) in (&mut xc).zip(&mut rc) {
+        for j in 0..LANES {
+            let d = fma::<FMA>(-t, rs[j], xs[j]);
+            acc[j] = fma::<FMA>(d, d, acc[j]);
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (a, b) in xc.remainder().iter().zip(rc.remainder()) {
+        let d = a - t * b;
+        s += d * d;
+    }
+    s
+}
+
 dispatch!(logits_body, logits_avx512, logits_avx2, (g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32);
+dispatch!(dist_body, dist_avx512, dist_avx2, (x: &[f32], r: &[f32], t: f32) -> f32);
 dispatch!(exp_body, exp_avx512, exp_avx2, (g: &mut [f32], m: f32, entropy: bool) -> (f32, f32));
 
 /// `g[i] <- a * g[i] - q * norms[i]` (the closed form's logits from a row of inner products);
@@ -135,6 +156,22 @@ pub fn logits(g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32 {
         }
     }
     logits_body::<false>(g, norms, a, q)
+}
+
+/// `||x - t r||^2` in `f32` from differences (no cancellation: every term is a square), for the
+/// EFM estimator, whose reference sets change from sample to sample.
+pub fn dist_scaled(x: &[f32], r: &[f32], t: f32) -> f32 {
+    assert_eq!(x.len(), r.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return dist_avx512(x, r, t),
+            1 => return dist_avx2(x, r, t),
+            _ => {}
+        }
+    }
+    dist_body::<false>(x, r, t)
 }
 
 /// `g[i] <- exp(g[i] - m)`, flushed to 0 below [`FLUSH_BELOW`] (every `g[i] <= m`). Returns the
@@ -173,6 +210,14 @@ mod tests {
         let mut low = vec![-60.5f32, -100.0, -1e30, f32::NEG_INFINITY];
         exp_shifted(&mut low, 0.0, false);
         assert_eq!(low, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn scaled_distance() {
+        let x: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin()).collect();
+        let r: Vec<f32> = (0..37).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want: f64 = x.iter().zip(&r).map(|(a, b)| (*a as f64 - 0.7 * *b as f64).powi(2)).sum();
+        assert!((dist_scaled(&x, &r, 0.7) as f64 - want).abs() < 1e-5 * want);
     }
 
     #[test]

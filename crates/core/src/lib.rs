@@ -18,7 +18,7 @@ pub mod datasets;
 pub mod efm;
 mod error;
 pub mod io;
-mod kernels;
+pub(crate) mod kernels;
 pub mod matrix;
 pub mod metrics;
 pub mod ode;
