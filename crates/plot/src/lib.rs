@@ -1,12 +1,103 @@
-//! placeholder until the renderers land
+//! # cfm-plot
+//!
+//! One SVG renderer per figure of the study: a figure's results table (the tidy polars
+//! DataFrame that `cfm-study` writes to `figures/data/<id>.csv`) in, SVG text out. A renderer
+//! only presents: it bins, chooses ranges, colours and layout, and never recomputes a result.
+//!
+//! Every figure shares one frame (module `canvas`): the title on top, the panels, and the caption
+//! (which names what stands in for the paper's data) wrapped below; sizes, fonts and palettes
+//! live in module `style`. Output is deterministic: the same table gives byte-identical SVG.
+//!
+//! Adding a figure: write `figures/<id>.rs` with `pub fn render(&DataFrame, title, caption)`
+//! (read the table through `table::Table`, which names missing columns; draw with `canvas`),
+//! add it to `RENDERERS`, and test it on a small synthetic table of the figure's schema.
+
+mod canvas;
+mod error;
+mod figures;
+mod style;
+mod table;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::{Error, Result};
 use polars::prelude::DataFrame;
 
-/// Rendering errors.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Error(String);
+/// A renderer: results table, title and caption in, SVG text out.
+type Renderer = fn(&DataFrame, &str, &str) -> Result<String>;
 
-/// Renders a figure's table.
-pub fn render(figure_id: &str, _table: &DataFrame, title: &str, caption: &str) -> Result<String, Error> {
-    Ok(format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><text>{figure_id} {title} {caption}</text></svg>"))
+/// Every renderer, by figure id.
+const RENDERERS: [(&str, Renderer); 6] = [
+    ("fig1a", figures::fig1a::render),
+    ("fig1a_mean", figures::fig1a_mean::render),
+    ("fig1c", figures::fig1c::render),
+    ("memorize", figures::memorize::render),
+    ("prop2", figures::prop2::render),
+    ("collapse", figures::collapse::render),
+];
+
+/// The ids of the figures this crate can render.
+pub fn figure_ids() -> impl Iterator<Item = &'static str> {
+    RENDERERS.iter().map(|(id, _)| *id)
+}
+
+/// Renders the results table of figure `figure_id` to SVG text, with `title` on top and
+/// `caption` wrapped below the panels.
+///
+/// Errors name the unknown figure id, or the columns or rows the table lacks.
+pub fn render(figure_id: &str, table: &DataFrame, title: &str, caption: &str) -> Result<String> {
+    let (_, renderer) = RENDERERS.iter().find(|(id, _)| *id == figure_id).ok_or_else(|| {
+        Error::UnknownFigure { id: figure_id.to_string(), known: figure_ids().collect::<Vec<_>>().join(", ") }
+    })?;
+    renderer(table, title, caption)
+}
+
+#[cfg(test)]
+mod tests {
+    use cfm_study::row;
+    use cfm_study::table::{TableBuilder, read_csv, write_csv};
+
+    use super::*;
+    use crate::testing::{CAPTION, TITLE};
+
+    fn table() -> DataFrame {
+        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
+        for (name, d) in [("two-moons", 2usize), ("gmm-d128", 128)] {
+            for k in 0..10 {
+                let t = k as f64 * 0.11;
+                b.push(row![name, d, 500usize, t, "mean_cosine", 1.0 - (1.0 - t) / d as f64]);
+            }
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn same_table_gives_the_same_bytes_also_after_a_csv_round_trip() {
+        let df = table();
+        let first = render("fig1a_mean", &df, TITLE, CAPTION).unwrap();
+        assert_eq!(first, render("fig1a_mean", &df, TITLE, CAPTION).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fig1a_mean.csv");
+        write_csv(&path, &df).unwrap();
+        assert_eq!(first, render("fig1a_mean", &read_csv(&path).unwrap(), TITLE, CAPTION).unwrap());
+    }
+
+    #[test]
+    fn unknown_figure_is_an_error_listing_the_known_ones() {
+        let err = render("fig9", &table(), TITLE, CAPTION).unwrap_err().to_string();
+        assert!(
+            err.contains("'fig9'") && err.contains("fig1a, fig1a_mean, fig1c, memorize, prop2, collapse"),
+            "{err}"
+        );
+        assert_eq!(figure_ids().count(), RENDERERS.len());
+    }
+
+    #[test]
+    fn text_columns_where_numbers_belong_are_an_error() {
+        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
+        b.push(row!["two-moons", "two", 500usize, 0.5, "mean_cosine", 0.5]);
+        let err = render("fig1a_mean", &b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
+        assert!(err.contains("column 'd' holds str, numbers expected"), "{err}");
+    }
 }

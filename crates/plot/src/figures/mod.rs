@@ -1,0 +1,8 @@
+//! One renderer per figure; each module documents what its figure shows.
+
+pub mod collapse;
+pub mod fig1a;
+pub mod fig1a_mean;
+pub mod fig1c;
+pub mod memorize;
+pub mod prop2;
