@@ -153,15 +153,15 @@ fn prop2(df: &DataFrame) -> Result<String> {
 fn collapse(df: &DataFrame) -> Result<String> {
     let mut rows = Vec::new();
     for stat in ["cosine", "weight"] {
+        let v = |k: &str| -> Result<String> { Ok(num(value(df, &format!("{k}_{stat}"))?, 3)) };
         rows.push(vec![
             stat.to_string(),
-            num(value(df, &format!("fit_slope_{stat}"))?, 3),
-            num(value(df, &format!("fit_intercept_{stat}"))?, 3),
-            num(value(df, &format!("fit_r2_{stat}"))?, 3),
-            num(value(df, &format!("fit_points_{stat}"))?, 3),
+            v("fit_points")?,
+            format!("{} + {} x (R^2 {})", v("fit_intercept")?, v("fit_slope")?, v("fit_r2")?),
+            format!("{} + {} ln x (R^2 {})", v("fit_log_intercept")?, v("fit_log_slope")?, v("fit_log_r2")?),
         ]);
     }
-    Ok(table(&["t* from", "slope in log(n)/d", "intercept", "R^2", "points fitted"], &rows))
+    Ok(table(&["t* from", "points fitted", "linear in x = log(n)/d", "linear in ln x"], &rows))
 }
 
 fn fig2(df: &DataFrame) -> Result<String> {

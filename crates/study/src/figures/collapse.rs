@@ -12,7 +12,9 @@
 //! further as `t` grows).
 //!
 //! A value of 1 means "not reached by t = 0.99". The summary rows hold the least-squares fit
-//! `t* = a + b log(n) / d` over the points that did collapse.
+//! `t* = a + b log(n) / d` over the points that did collapse (`fit_*`), and, since t* cannot
+//! exceed 1 while log(n)/d spans three decades, the fit `t* = a + b ln(log(n) / d)`
+//! (`fit_log_*`).
 
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
@@ -122,6 +124,11 @@ impl Figure for Collapse {
             out.push(row![0usize, 0usize, 0.0, format!("fit_slope_{stat}"), b]);
             out.push(row![0usize, 0usize, 0.0, format!("fit_r2_{stat}"), r2]);
             out.push(row![0usize, 0usize, 0.0, format!("fit_points_{stat}"), pts.len() as f64]);
+            let logs: Vec<(f64, f64)> = pts.iter().map(|&(x, t)| (x.ln(), t)).collect();
+            let (a, b, r2) = least_squares(&logs);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_log_intercept_{stat}"), a]);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_log_slope_{stat}"), b]);
+            out.push(row![0usize, 0usize, 0.0, format!("fit_log_r2_{stat}"), r2]);
         }
         Ok(Some(out.finish()?))
     }
