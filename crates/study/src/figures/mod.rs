@@ -4,11 +4,14 @@ mod common;
 pub mod learned;
 
 pub mod collapse;
+pub mod efm_cost;
 pub mod fig1a;
 pub mod fig1a_mean;
 pub mod fig1c;
+pub mod fig4;
 pub mod memorize;
 pub mod prop2;
+pub mod table1;
 
 use crate::claims::Claim;
 use crate::figure::Figure;
@@ -23,6 +26,9 @@ pub fn all() -> Vec<&'static dyn Figure> {
         &memorize::Memorize,
         &prop2::Prop2,
         &collapse::Collapse,
+        &fig4::Fig4,
+        &table1::Table1,
+        &efm_cost::EfmCost,
     ]
 }
 
@@ -42,6 +48,8 @@ pub fn claims_of(id: &str) -> Vec<Claim> {
         "fig1c" => fig1c::claims(),
         "memorize" => memorize::claims(),
         "prop2" => prop2::claims(),
+        "fig4" => fig4::claims(),
+        "efm_cost" => efm_cost::claims(),
         _ => Vec::new(),
     }
 }
