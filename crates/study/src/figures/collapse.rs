@@ -20,7 +20,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DataSpec, cosines, grid, mean, pairs, settles_above};
+use super::common::{DataSpec, cosines, grid, least_squares, mean, pairs, settles_above};
 use crate::figure::{CellSpec, Figure};
 use crate::table::{TableBuilder, f64s, filter_eq};
 use crate::{Context, Profile, Result, row};
@@ -131,30 +131,5 @@ impl Figure for Collapse {
             out.push(row![0usize, 0usize, 0.0, format!("fit_log_r2_{stat}"), r2]);
         }
         Ok(Some(out.finish()?))
-    }
-}
-
-/// Least-squares line `y = a + b x` and its R^2 (NaN when fewer than two distinct x).
-fn least_squares(pts: &[(f64, f64)]) -> (f64, f64, f64) {
-    let n = pts.len() as f64;
-    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
-    if pts.len() < 2 || sxx == 0.0 {
-        return (f64::NAN, f64::NAN, f64::NAN);
-    }
-    let b = sxy / sxx;
-    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
-    (my - b * mx, b, r2)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn least_squares_recovers_a_line() {
-        let pts: Vec<(f64, f64)> = (0..5).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
-        let (a, b, r2) = super::least_squares(&pts);
-        assert!((a - 2.0).abs() < 1e-12 && (b - 0.5).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
     }
 }

@@ -130,6 +130,22 @@ pub fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// Least-squares line `y = a + b x` through `(x, y)` points and its
+/// `R^2 = s_xy^2 / (s_xx s_yy) = 1 - SS_res / SS_tot` (NaN when fewer than two distinct x).
+pub fn least_squares(pts: &[(f64, f64)]) -> (f64, f64, f64) {
+    let n = pts.len() as f64;
+    let (mx, my) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    if pts.len() < 2 || sxx == 0.0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let b = sxy / sxx;
+    let r2 = if syy == 0.0 { 1.0 } else { sxy * sxy / (sxx * syy) };
+    (my - b * mx, b, r2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +158,13 @@ mod tests {
         assert_eq!(settles_above(&ts, &[0.95, 0.92, 0.5], 0.9), None);
         assert_eq!(grid(0.01, 0.99).len(), 100);
         assert_eq!(grid(0.01, 0.99)[99], 0.99);
+    }
+
+    #[test]
+    fn least_squares_recovers_a_line() {
+        let pts: Vec<(f64, f64)> = (0..5).map(|i| (i as f64, 2.0 + 0.5 * i as f64)).collect();
+        let (a, b, r2) = least_squares(&pts);
+        assert!((a - 2.0).abs() < 1e-12 && (b - 0.5).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
+        assert!(least_squares(&[(1.0, 2.0), (1.0, 3.0)]).0.is_nan());
     }
 }

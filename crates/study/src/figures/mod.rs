@@ -4,13 +4,16 @@ mod common;
 pub mod learned;
 
 pub mod collapse;
+pub mod efm_cost;
 pub mod fig1a;
 pub mod fig1a_mean;
 pub mod fig1c;
 pub mod fig2;
 pub mod fig3;
+pub mod fig4;
 pub mod memorize;
 pub mod prop2;
+pub mod table1;
 
 use crate::claims::Claim;
 use crate::figure::Figure;
@@ -27,6 +30,9 @@ pub fn all() -> Vec<&'static dyn Figure> {
         &collapse::Collapse,
         &fig2::Fig2,
         &fig3::Fig3,
+        &fig4::Fig4,
+        &table1::Table1,
+        &efm_cost::EfmCost,
     ]
 }
 
@@ -48,6 +54,8 @@ pub fn claims_of(id: &str) -> Vec<Claim> {
         "prop2" => prop2::claims(),
         "fig2" => fig2::claims(),
         "fig3" => fig3::claims(),
+        "fig4" => fig4::claims(),
+        "efm_cost" => efm_cost::claims(),
         _ => Vec::new(),
     }
 }

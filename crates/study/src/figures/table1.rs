@@ -1,0 +1,228 @@
+//! Tables 1-2 of the paper: Fréchet distance in the features of a classifier, generated images
+//! against the TEST images, after a number of training epochs, for CFM and EFM-M. Paper:
+//! MNIST (Table 1: epochs 1..25, M = 128, 256, 1024, 99%-accurate classifier) and
+//! Fashion-MNIST (Table 2: epochs 5..200, M = 128, 256, 512, 90%-accurate classifier).
+//!
+//! Here the runs are [`super::fig4`]'s: the cells are fig4's CFM and EFM cells of the table's
+//! datasets (the 8x8 digits in smoke and quick, MNIST and Fashion-MNIST in paper), with the
+//! same configurations and the same cell function, under fig4's cache namespace, so running
+//! both figures trains each network once. In quick, EFM-1000 stands for the paper's EFM-1024
+//! (fig4 trains M = 1000, as the paper's Fig. 4).
+//!
+//! # Table
+//!
+//! The rows of fig4's cells (same columns, see [`super::fig4`]), then rows added by
+//! [`Figure::summarize`], in the same columns:
+//!
+//! - `metric = feature_test_mean` and `feature_test_sd`: mean and sample standard deviation
+//!   over seeds of `feature_test` per (dataset, method, epoch) at the table's epochs (Table 1's
+//!   for digits and MNIST, Table 2's for Fashion-MNIST); `seed = -1` (all seeds).
+//! - The paper's published numbers ([`PAPER`]): `method = paper:CFM`, `paper:EFM-<M>`,
+//!   `dataset = mnist` / `fashion-mnist`, `seed = -1`, `step = -1`, `metric = paper_fid`. They
+//!   are NOT comparable in absolute value with ours (other data, other feature network); only
+//!   the ordering of the methods is.
+
+use indicatif::ProgressBar;
+use polars::prelude::DataFrame;
+
+use super::fig4::{self, Method, TABLE1_EPOCHS, TABLE2_EPOCHS, mean_sd};
+use super::learned::ImageData;
+use crate::figure::{CellSpec, Figure};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near};
+use crate::{Context, Profile, Result, row};
+
+/// One row of a published table: dataset, method, M (1 for CFM), FID at each epoch.
+pub struct PaperRow {
+    /// `mnist` (Table 1) or `fashion-mnist` (Table 2).
+    pub dataset: &'static str,
+    /// `CFM` or `EFM-<M>`.
+    pub method: &'static str,
+    /// References (1 for CFM).
+    pub m: usize,
+    /// Epochs of the table.
+    pub epochs: &'static [u64],
+    /// FID at those epochs.
+    pub fid: &'static [f64],
+}
+
+/// The paper's Tables 1 and 2 (STUDY.md section 2).
+pub const PAPER: [PaperRow; 8] = [
+    PaperRow {
+        dataset: "mnist",
+        method: "CFM",
+        m: 1,
+        epochs: &TABLE1_EPOCHS,
+        fid: &[378.00, 181.25, 67.88, 29.44, 15.30, 4.20, 3.08, 2.51, 2.28],
+    },
+    PaperRow {
+        dataset: "mnist",
+        method: "EFM-128",
+        m: 128,
+        epochs: &TABLE1_EPOCHS,
+        fid: &[370.64, 168.58, 60.52, 25.52, 13.44, 3.79, 2.70, 2.35, 2.10],
+    },
+    PaperRow {
+        dataset: "mnist",
+        method: "EFM-256",
+        m: 256,
+        epochs: &TABLE1_EPOCHS,
+        fid: &[370.94, 169.71, 61.88, 25.73, 13.48, 3.73, 2.76, 2.33, 2.08],
+    },
+    PaperRow {
+        dataset: "mnist",
+        method: "EFM-1024",
+        m: 1024,
+        epochs: &TABLE1_EPOCHS,
+        fid: &[369.72, 168.43, 60.28, 24.24, 12.26, 3.30, 2.67, 2.17, 1.84],
+    },
+    PaperRow {
+        dataset: "fashion-mnist",
+        method: "CFM",
+        m: 1,
+        epochs: &TABLE2_EPOCHS,
+        fid: &[253.56, 48.67, 25.36, 21.35, 19.67],
+    },
+    PaperRow {
+        dataset: "fashion-mnist",
+        method: "EFM-128",
+        m: 128,
+        epochs: &TABLE2_EPOCHS,
+        fid: &[206.27, 44.08, 23.39, 19.63, 17.72],
+    },
+    PaperRow {
+        dataset: "fashion-mnist",
+        method: "EFM-256",
+        m: 256,
+        epochs: &TABLE2_EPOCHS,
+        fid: &[202.62, 45.06, 22.16, 20.08, 17.74],
+    },
+    PaperRow {
+        dataset: "fashion-mnist",
+        method: "EFM-512",
+        m: 512,
+        epochs: &TABLE2_EPOCHS,
+        fid: &[194.66, 44.19, 22.10, 18.93, 16.85],
+    },
+];
+
+/// The epochs of the table of a dataset (by its table name).
+fn epochs_of(dataset: &str) -> &'static [u64] {
+    if dataset == ImageData::FashionMnist.name() { &TABLE2_EPOCHS } else { &TABLE1_EPOCHS }
+}
+
+/// The datasets of the tables at a profile.
+fn datasets(profile: Profile) -> Vec<ImageData> {
+    match profile {
+        Profile::Smoke | Profile::Quick => vec![ImageData::Digits],
+        Profile::Paper => vec![ImageData::Mnist, ImageData::FashionMnist],
+    }
+}
+
+/// The figure.
+pub struct Table1;
+
+impl Figure for Table1 {
+    fn id(&self) -> &'static str {
+        "table1"
+    }
+    fn title(&self) -> &'static str {
+        "Classifier-feature Fréchet distance to the test set by epoch, CFM and EFM (Tables 1-2)"
+    }
+    fn caption(&self, profile: Profile) -> String {
+        let setting = match profile {
+            Profile::Paper => "MNIST (epochs 1-25; M = 128, 256, 1024) and Fashion-MNIST (epochs 5-200; M = \
+                               128, 256, 512), seed 0"
+                .to_string(),
+            _ => "8x8 digits (1500 training, 297 test images), epochs 1-25, mean ± sd over fig4's seeds; \
+                  EFM-1000 stands for the paper's EFM-1024"
+                .to_string(),
+        };
+        format!(
+            "Fréchet distance between generated and test images in the penultimate features of a \
+             classifier trained here (the paper: 128-d features of a 99% (MNIST) / 90% (Fashion-MNIST) \
+             accurate classifier), after each epoch, for CFM and EFM-M; fig4's training runs. {setting}. \
+             The paper's numbers are shown beside ours; their absolute values are not comparable (other \
+             data, other feature network), only the order of the methods is."
+        )
+    }
+    fn revision(&self) -> u32 {
+        fig4::REVISION
+    }
+    fn cache_namespace(&self) -> &'static str {
+        "fig4"
+    }
+    fn trains(&self) -> bool {
+        true
+    }
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
+        let keep = datasets(ctx.profile);
+        Ok(fig4::runs(ctx.profile)
+            .iter()
+            .filter(|r| r.method != Method::OtCfm && keep.contains(&r.data))
+            .map(fig4::cell)
+            .collect())
+    }
+    fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
+        fig4::run(ctx, &cell.config()?, bar)
+    }
+    fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
+        let mut out =
+            TableBuilder::new(&["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"]);
+        let rows = filter_eq(table, "metric", "feature_test")?;
+        for name in distinct(&rows, "dataset")? {
+            let data = filter_eq(&rows, "dataset", &name)?;
+            for method in distinct(&data, "method")? {
+                let of_method = filter_eq(&data, "method", &method)?;
+                let m = f64s(&of_method, "m")?[0] as i64;
+                for &epoch in epochs_of(&name) {
+                    let at = filter_near(&of_method, "epoch", epoch as f64)?;
+                    if at.height() == 0 {
+                        continue;
+                    }
+                    let (steps, values) = (f64s(&at, "step")?, f64s(&at, "value")?);
+                    let (mean, sd) = mean_sd(&values);
+                    let step = steps[0] as i64;
+                    out.push(row![
+                        name.clone(),
+                        method.clone(),
+                        m,
+                        -1i64,
+                        epoch as f64,
+                        step,
+                        "feature_test_mean",
+                        mean
+                    ]);
+                    out.push(row![
+                        name.clone(),
+                        method.clone(),
+                        m,
+                        -1i64,
+                        epoch as f64,
+                        step,
+                        "feature_test_sd",
+                        sd
+                    ]);
+                }
+            }
+        }
+        for p in &PAPER {
+            for (&epoch, &fid) in p.epochs.iter().zip(p.fid) {
+                let method = format!("paper:{}", p.method);
+                out.push(row![p.dataset, method, p.m, -1i64, epoch as f64, -1i64, "paper_fid", fid]);
+            }
+        }
+        Ok(Some(out.finish()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_rows_match_their_epochs() {
+        for p in &PAPER {
+            assert_eq!(p.epochs.len(), p.fid.len(), "{} {}", p.dataset, p.method);
+        }
+    }
+}
