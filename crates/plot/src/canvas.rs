@@ -73,10 +73,14 @@ pub fn figure(
     Ok(svg)
 }
 
+/// The height in pixels that [`heading`] takes.
+pub fn heading_height() -> u32 {
+    style::line_height(PANEL_PX) + 6
+}
+
 /// Draws `text` as a bold heading at the top left of `area`; returns the area below it.
 pub fn heading<'a>(area: &Area<'a>, text: &str) -> Result<Area<'a>> {
-    let h = style::line_height(PANEL_PX) + 6;
-    let (top, rest) = area.split_vertically(h);
+    let (top, rest) = area.split_vertically(heading_height());
     top.draw_text(text, &style::bold(PANEL_PX).color(&INK).pos(Pos::new(HPos::Left, VPos::Top)), (12, 4))?;
     Ok(rest)
 }
@@ -165,6 +169,8 @@ pub enum Mark {
     Line(RGBColor),
     /// A dashed line.
     Dashed(RGBColor),
+    /// A dotted line.
+    Dotted(RGBColor),
     /// A filled dot.
     Dot(RGBColor),
     /// A hollow dot.
@@ -191,19 +197,45 @@ impl Entry {
 /// Radius of data markers, in pixels.
 pub const DOT: u32 = 4;
 
+/// Dash length and gap, in pixels, of dashed lines.
+pub const DASHED: (u32, u32) = (6, 4);
+/// Dot length and gap, in pixels, of dotted lines.
+pub const DOTTED: (u32, u32) = (2, 4);
+
+/// The width of a legend's labels in a legend area `width` pixels wide.
+fn label_width(width: u32) -> u32 {
+    width.saturating_sub(60)
+}
+
+/// The height in pixels that [`legend`] takes for `entries` in an area `width` pixels wide.
+pub fn legend_height(entries: &[Entry], width: u32) -> u32 {
+    let step = style::line_height(TICK_PX) + 2;
+    let lines: usize = entries.iter().map(|e| wrap(&e.label, label_width(width), TICK_PX).len()).sum();
+    10 + lines as u32 * step + entries.len() as u32 * 2 + 6
+}
+
 /// Draws `entries` top-down from the top left of `area` (labels wrapped to its width).
 pub fn legend(area: &Area<'_>, entries: &[Entry]) -> Result<()> {
     let style = style::font(TICK_PX).color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
-    let width = area.dim_in_pixel().0.saturating_sub(60);
+    let width = label_width(area.dim_in_pixel().0);
     let step = style::line_height(TICK_PX) as i32 + 2;
     let mut y = 10 + step / 2;
     for entry in entries {
         let (x0, x1, xm) = (8, 36, 22);
         match entry.mark {
             Mark::Line(c) => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(2)))?,
-            Mark::Dashed(c) => {
-                area.draw(&DashedPathElement::new(vec![(x0, y), (x1, y)], 6, 4, c.stroke_width(2)))?
-            }
+            Mark::Dashed(c) => area.draw(&DashedPathElement::new(
+                vec![(x0, y), (x1, y)],
+                DASHED.0,
+                DASHED.1,
+                c.stroke_width(2),
+            ))?,
+            Mark::Dotted(c) => area.draw(&DashedPathElement::new(
+                vec![(x0, y), (x1, y)],
+                DOTTED.0,
+                DOTTED.1,
+                c.stroke_width(2),
+            ))?,
             Mark::Dot(c) => area.draw(&Circle::new((xm, y), DOT, c.filled()))?,
             Mark::Ring(c) => area.draw(&Circle::new((xm, y), DOT, c.stroke_width(2)))?,
             Mark::None => {}

@@ -28,10 +28,12 @@ use polars::prelude::DataFrame;
 type Renderer = fn(&DataFrame, &str, &str) -> Result<String>;
 
 /// Every renderer, by figure id.
-const RENDERERS: [(&str, Renderer); 6] = [
+const RENDERERS: [(&str, Renderer); 8] = [
     ("fig1a", figures::fig1a::render),
     ("fig1a_mean", figures::fig1a_mean::render),
     ("fig1c", figures::fig1c::render),
+    ("fig2", figures::fig2::render),
+    ("fig3", figures::fig3::render),
     ("memorize", figures::memorize::render),
     ("prop2", figures::prop2::render),
     ("collapse", figures::collapse::render),
@@ -87,7 +89,8 @@ mod tests {
     fn unknown_figure_is_an_error_listing_the_known_ones() {
         let err = render("fig9", &table(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(
-            err.contains("'fig9'") && err.contains("fig1a, fig1a_mean, fig1c, memorize, prop2, collapse"),
+            err.contains("'fig9'")
+                && err.contains("fig1a, fig1a_mean, fig1c, fig2, fig3, memorize, prop2, collapse"),
             "{err}"
         );
         assert_eq!(figure_ids().count(), RENDERERS.len());

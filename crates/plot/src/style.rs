@@ -85,8 +85,12 @@ const SEQUENTIAL: [(u8, u8, u8); 5] =
 
 /// The colour of position `i` among `count` ordered values (low = dark, high = light).
 pub fn sequential(i: usize, count: usize) -> RGBColor {
-    let f = if count <= 1 { 0.0 } else { i as f64 / (count - 1) as f64 };
-    let x = f * (SEQUENTIAL.len() - 1) as f64;
+    ramp(if count <= 1 { 0.0 } else { i as f64 / (count - 1) as f64 })
+}
+
+/// The colour of `f` in `[0, 1]` on the sequential scale (0 dark, 1 light; clamped).
+pub fn ramp(f: f64) -> RGBColor {
+    let x = f.clamp(0.0, 1.0) * (SEQUENTIAL.len() - 1) as f64;
     let k = (x.floor() as usize).min(SEQUENTIAL.len() - 2);
     let w = x - k as f64;
     let mix = |a: u8, b: u8| (a as f64 + w * (b as f64 - a as f64)).round() as u8;
@@ -94,10 +98,20 @@ pub fn sequential(i: usize, count: usize) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// The intensity 0 to 255 of a pixel value in `[-1, 1]` (clamped).
+fn intensity(v: f64) -> u8 {
+    (((v.clamp(-1.0, 1.0) + 1.0) / 2.0) * 255.0).round() as u8
+}
+
 /// The grey of a pixel value in `[-1, 1]` (-1 black, 1 white; clamped).
 pub fn grey(v: f64) -> RGBColor {
-    let g = (((v.clamp(-1.0, 1.0) + 1.0) / 2.0) * 255.0).round() as u8;
+    let g = intensity(v);
     RGBColor(g, g, g)
+}
+
+/// The colour of an RGB pixel with channel values in `[-1, 1]` (clamped).
+pub fn rgb(r: f64, g: f64, b: f64) -> RGBColor {
+    RGBColor(intensity(r), intensity(g), intensity(b))
 }
 
 /// A number for tick labels and legends: at most `sig` significant digits, no trailing zeros,
@@ -166,5 +180,10 @@ mod tests {
             (RGBColor(0, 0, 0), RGBColor(255, 255, 255), RGBColor(255, 255, 255))
         );
         assert_ne!(categorical(0), categorical(1));
+        assert_eq!(
+            (ramp(-1.0), ramp(0.5), ramp(2.0)),
+            (sequential(0, 5), sequential(2, 5), sequential(4, 5))
+        );
+        assert_eq!(rgb(-1.0, 0.0, 1.0), RGBColor(0, 128, 255));
     }
 }

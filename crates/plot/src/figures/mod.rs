@@ -4,5 +4,7 @@ pub mod collapse;
 pub mod fig1a;
 pub mod fig1a_mean;
 pub mod fig1c;
+pub mod fig2;
+pub mod fig3;
 pub mod memorize;
 pub mod prop2;

@@ -135,8 +135,8 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
                 } else {
                     chart.draw_series(DashedLineSeries::new(
                         points.iter().copied(),
-                        6,
-                        4,
+                        canvas::DASHED.0,
+                        canvas::DASHED.1,
                         colour.stroke_width(2),
                     ))?;
                     chart.draw_series(
