@@ -18,6 +18,9 @@ pub fn key_numbers(id: &str, df: &DataFrame) -> Result<Option<String>> {
         "collapse" => Some(collapse(df)?),
         "fig2" => Some(fig2(df)?),
         "fig3" => Some(fig3(df)?),
+        "fig4" => Some(fig4(df)?),
+        "table1" => Some(table1(df)?),
+        "efm_cost" => Some(efm_cost(df)?),
         _ => None,
     })
 }
@@ -218,4 +221,112 @@ fn fig3(df: &DataFrame) -> Result<String> {
         ]);
     }
     Ok(table(&["tau", "pixel distance to nearest training image", "feature distance", "copies"], &rows))
+}
+
+/// `mean ± sd` of `v` (sample standard deviation; just the mean for one value).
+fn mean_sd(v: &[f64]) -> String {
+    let m = mean(v);
+    if v.len() < 2 {
+        return num(m, 3);
+    }
+    let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (v.len() - 1) as f64).sqrt();
+    format!("{} ± {}", num(m, 3), num(sd, 2))
+}
+
+fn fig4(df: &DataFrame) -> Result<String> {
+    const METRICS: [&str; 4] = ["feature_train", "feature_test", "pixel_train", "pixel_test"];
+    let mut rows = Vec::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        let last = f64s(&d, "epoch")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+        let at_end = filter_near(&d, "epoch", last)?;
+        for method in distinct(&at_end, "method")? {
+            let r = filter_eq(&at_end, "method", &method)?;
+            let mut row = vec![format!("{name}, {method}")];
+            for metric in METRICS {
+                row.push(mean_sd(&f64s(&filter_eq(&r, "metric", metric)?, "value")?));
+            }
+            row.push(num(last, 3));
+            rows.push(row);
+        }
+    }
+    let mut headers = vec!["final Fréchet distance (mean ± sd over seeds)"];
+    headers.extend(["features, train", "features, test", "pixels, train", "pixels, test", "epoch"]);
+    Ok(table(&headers, &rows))
+}
+
+fn table1(df: &DataFrame) -> Result<String> {
+    let mut out = String::new();
+    for name in distinct(df, "dataset")? {
+        let d = filter_eq(df, "dataset", &name)?;
+        let (metric, label) = if distinct(&d, "metric")?.iter().any(|m| m == "paper_fid") {
+            ("paper_fid", format!("Published ({name}; not comparable in absolute value with ours)"))
+        } else {
+            (
+                "feature_test_mean",
+                format!(
+                    "Ours ({name}, classifier-feature Fréchet distance to the test images, mean over seeds)"
+                ),
+            )
+        };
+        let r = filter_eq(&d, "metric", metric)?;
+        if r.height() == 0 {
+            continue;
+        }
+        let epochs = distinct(&r, "epoch")?;
+        let mut rows = Vec::new();
+        for method in distinct(&r, "method")? {
+            let m = filter_eq(&r, "method", &method)?;
+            let mut row = vec![method.trim_start_matches("paper:").to_string()];
+            for e in &epochs {
+                row.push(num(first(&filter_eq(&m, "epoch", e)?, "value")?, 4));
+            }
+            rows.push(row);
+        }
+        let heads: Vec<String> =
+            epochs.iter().map(|e| format!("epoch {}", e.trim_end_matches(".0"))).collect();
+        let mut headers = vec!["method"];
+        headers.extend(heads.iter().map(String::as_str));
+        out.push_str(&format!("{label}:\n\n{}\n", table(&headers, &rows)));
+    }
+    Ok(out)
+}
+
+fn efm_cost(df: &DataFrame) -> Result<String> {
+    let mut rows = Vec::new();
+    for model in distinct(df, "model")? {
+        let d = filter_eq(df, "model", &model)?;
+        let at = |stat: &str, m: f64| -> Result<f64> {
+            first(&filter_near(&filter_eq(&d, "statistic", stat)?, "m", m)?, "value")
+        };
+        let fit = |stat: &str| -> Result<f64> { at(stat, 0.0) };
+        rows.push(vec![
+            model.clone(),
+            num(at("step_ms", 1.0)?, 3),
+            format!("{:+.1}%", at("overhead_pct", 128.0)?),
+            format!("{:+.1}%", at("overhead_pct", 1000.0)?),
+            format!(
+                "a = {} ms, c = {} us, R^2 {}",
+                num(fit("a_ms")?, 3),
+                num(fit("c_us")?, 3),
+                num(fit("r2")?, 3)
+            ),
+            if model == "paper" {
+                "-".into()
+            } else {
+                format!("{} us (R^2 {})", num(fit("target_c_us")?, 3), num(fit("target_r2")?, 4))
+            },
+        ]);
+    }
+    Ok(table(
+        &[
+            "model",
+            "step ms at M = 1",
+            "overhead M = 128",
+            "M = 1000",
+            "fit of step times b (a + M c)",
+            "target time per sample and reference",
+        ],
+        &rows,
+    ))
 }

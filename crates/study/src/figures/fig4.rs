@@ -340,6 +340,9 @@ impl Figure for Fig4 {
     fn title(&self) -> &'static str {
         "Stochastic versus exact targets: Fréchet distance during training (CFM, OT-CFM, EFM)"
     }
+    fn paper(&self) -> &'static str {
+        "Fig. 4: FID during training for CFM, OT-CFM, EFM-128, EFM-256 and EFM-1000 on CIFAR-10 and CelebA-64, in four panels (Inception and DINOv2 features, against the training and the test set): EFM is never worse than CFM or OT-CFM and improves with M, with no change beyond M ~ 1000."
+    }
     fn caption(&self, profile: Profile) -> String {
         let setting = match profile {
             Profile::Smoke => {
