@@ -42,7 +42,7 @@ fn closed_form(c: &mut Criterion) {
         g.bench_function("closed_form", |b| b.iter(|| cf.velocity(&queries, T).unwrap()));
         let mut out = vec![0f32; B * n];
         g.bench_function("matmul", |b| {
-            b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false))
+            b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false, true))
         });
         let qt = Tensor::from_slice(queries.as_slice(), (B, d), &Device::Cpu).unwrap();
         let rt = Tensor::from_slice(refs.as_slice(), (n, d), &Device::Cpu).unwrap().t().unwrap();

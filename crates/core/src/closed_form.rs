@@ -12,7 +12,7 @@
 //! `l_i = a <x, x_i> - q ||x_i||^2` with `c = 1 / (2 (1 - t)^2)`, `a = 2 t c`, `q = t^2 c`: one
 //! matrix product per chunk of references. The softmax is accumulated over chunks with an online
 //! log-sum-exp (running maximum, rescaled sums), and the weighted sum of references is a second
-//! matrix product per chunk. Extra memory is `O(B d + B chunk)`; the `B x n x d` tensor of
+//! matrix product per chunk. Extra memory is `O(B d + threads tile chunk)`; the `B x n x d` tensor of
 //! differences is never formed.
 //!
 //! # Accuracy
@@ -53,13 +53,16 @@ pub struct Options {
     pub top_k: usize,
     /// References per chunk of the online log-sum-exp.
     pub chunk: usize,
-    /// Queries processed together (bounds the `block x chunk` buffer).
+    /// Queries processed together.
     pub block: usize,
+    /// Queries per parallel tile (each tile holds a `tile x chunk` buffer). Fixed, so that
+    /// results do not depend on the number of threads.
+    pub tile: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { tol: 1e-4, top_k: 32, chunk: 2048, block: 512 }
+        Self { tol: 1e-4, top_k: 32, chunk: 1024, block: 512, tile: 64 }
     }
 }
 
@@ -134,14 +137,17 @@ impl TopK {
         }
     }
 
-    fn offer<T: Real>(&mut self, row: &[T], offset: usize) {
+    fn offer<T: Real>(&mut self, row: &[T], offset: usize, scratch: &mut Vec<u32>) {
         if self.cap == 0 {
             return;
         }
-        for (j, v) in row.iter().enumerate() {
-            let v = v.get();
+        scratch.clear();
+        T::above(row, self.threshold, scratch);
+        for &j in scratch.iter() {
+            let v = row[j as usize].get();
+            // The threshold rises as items are pruned: re-check.
             if v > self.threshold {
-                self.items.push((v, offset + j));
+                self.items.push((v, offset + j as usize));
                 if self.items.len() >= 3 * self.cap {
                     self.prune();
                 }
@@ -170,6 +176,8 @@ trait Real: GemmScalar + Default {
     const UNIT: f64;
     fn get(self) -> f64;
     fn scale(row: &mut [Self], s: f64);
+    /// Appends the indices of the values above `threshold` (see [`kernels::above`]).
+    fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>);
     /// See [`kernels::logits`].
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
     /// See [`kernels::exp_shifted`].
@@ -184,6 +192,11 @@ impl Real for f32 {
     fn scale(row: &mut [Self], s: f64) {
         let s = s as f32;
         row.iter_mut().for_each(|v| *v *= s);
+    }
+    fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>) {
+        // Values equal to the rounded threshold are re-checked by the caller in f64.
+        let t = threshold as f32;
+        kernels::above(row, if (t as f64) > threshold { t.next_down() } else { t }, out)
     }
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
         kernels::logits(g, norms, a as f32, q as f32) as f64
@@ -201,6 +214,9 @@ impl Real for f64 {
     }
     fn scale(row: &mut [Self], s: f64) {
         row.iter_mut().for_each(|v| *v *= s);
+    }
+    fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>) {
+        out.extend(row.iter().enumerate().filter(|(_, v)| **v > threshold).map(|(j, _)| j as u32));
     }
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
         let mut m = f64::NEG_INFINITY;
@@ -267,7 +283,13 @@ impl ClosedForm {
             )));
         }
         refs.check_finite("reference points")?;
-        if opts.tol.is_nan() || opts.tol <= 0.0 || opts.top_k == 0 || opts.chunk == 0 || opts.block == 0 {
+        if opts.tol.is_nan()
+            || opts.tol <= 0.0
+            || opts.top_k == 0
+            || opts.chunk == 0
+            || opts.block == 0
+            || opts.tile == 0
+        {
             return Err(Error::invalid(format!("closed-form options out of range: {opts:?}")));
         }
         let norms64 = refs.row_sq_norms();
@@ -407,6 +429,10 @@ impl ClosedForm {
 
     /// One chunked pass of the online log-sum-exp over all references, in precision `T`.
     /// Returns the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` and the states.
+    ///
+    /// Queries are split into tiles of [`Options::tile`] rows, processed in parallel; each tile
+    /// streams the references through a `tile x chunk` buffer that stays in cache, with
+    /// single-threaded matrix products (so a query's result does not depend on the thread count).
     fn pass<T: Real>(
         &self,
         x: &[T],
@@ -418,6 +444,7 @@ impl ClosedForm {
     ) -> (Vec<T>, Vec<RowState>) {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
         let chunk = self.opts.chunk.min(n);
+        let tile = self.opts.tile;
         let mut acc = vec![T::default(); bsz * d];
         let mut states: Vec<RowState> = track
             .iter()
@@ -428,35 +455,41 @@ impl ClosedForm {
                 top: TopK::new(if tr { self.opts.top_k.min(n) } else { 0 }),
             })
             .collect();
-        let mut g = vec![T::default(); bsz * chunk];
-        for start in (0..n).step_by(chunk) {
-            let c = chunk.min(n - start);
-            let gbuf = &mut g[..bsz * c];
-            let block = &refs[start * d..(start + c) * d];
-            gemm_nt(bsz, c, d, x, block, gbuf, false);
-            let nchunk = &norms[start..start + c];
-            gbuf.par_chunks_mut(c)
-                .zip(acc.par_chunks_mut(d))
-                .zip(states.par_iter_mut())
-                .zip(coefs.par_iter())
-                .for_each(|(((grow, arow), st), coef)| {
-                    let mc = T::logits(grow, nchunk, coef.a, coef.q);
-                    st.top.offer(grow, start);
-                    if st.m == f64::NEG_INFINITY {
-                        st.m = mc;
-                    } else if mc > st.m {
-                        let scale = (st.m - mc).exp();
-                        st.e = scale * (st.e + (st.m - mc) * st.s);
-                        st.s *= scale;
-                        T::scale(arow, scale);
-                        st.m = mc;
+        acc.par_chunks_mut(tile * d)
+            .zip(states.par_chunks_mut(tile))
+            .zip(coefs.par_chunks(tile))
+            .zip(x.par_chunks(tile * d))
+            .for_each(|(((acc, states), coefs), x)| {
+                let rows = coefs.len();
+                let mut g = vec![T::default(); rows * chunk];
+                let mut scratch = Vec::new();
+                for start in (0..n).step_by(chunk) {
+                    let c = chunk.min(n - start);
+                    let gbuf = &mut g[..rows * c];
+                    let block = &refs[start * d..(start + c) * d];
+                    gemm_nt(rows, c, d, x, block, gbuf, false, false);
+                    let nchunk = &norms[start..start + c];
+                    for (((grow, arow), st), coef) in
+                        gbuf.chunks_mut(c).zip(acc.chunks_mut(d)).zip(states.iter_mut()).zip(coefs)
+                    {
+                        let mc = T::logits(grow, nchunk, coef.a, coef.q);
+                        st.top.offer(grow, start, &mut scratch);
+                        if st.m == f64::NEG_INFINITY {
+                            st.m = mc;
+                        } else if mc > st.m {
+                            let scale = (st.m - mc).exp();
+                            st.e = scale * (st.e + (st.m - mc) * st.s);
+                            st.s *= scale;
+                            T::scale(arow, scale);
+                            st.m = mc;
+                        }
+                        let (s, e) = T::exp_shifted(grow, st.m, entropy);
+                        st.s += s;
+                        st.e += e;
                     }
-                    let (s, e) = T::exp_shifted(grow, st.m, entropy);
-                    st.s += s;
-                    st.e += e;
-                });
-            gemm_nn(bsz, d, c, gbuf, block, &mut acc, true);
-        }
+                    gemm_nn(rows, d, c, gbuf, block, acc, true, false);
+                }
+            });
         (acc, states)
     }
 

@@ -138,7 +138,34 @@ fn dist_body<const FMA: bool>(x: &[f32], r: &[f32], t: f32) -> f32 {
     s
 }
 
+/// Appends to `out` the indices of the values of `row` above `threshold`, skipping blocks of 16
+/// that have none after one vectorised comparison.
+#[inline(always)]
+fn above_body<const FMA: bool>(row: &[f32], threshold: f32, out: &mut Vec<u32>) {
+    let mut blocks = row.chunks_exact(LANES);
+    for (b, blk) in (&mut blocks).enumerate() {
+        let mut any = false;
+        for &v in blk {
+            any |= v > threshold;
+        }
+        if any {
+            for (j, &v) in blk.iter().enumerate() {
+                if v > threshold {
+                    out.push((b * LANES + j) as u32);
+                }
+            }
+        }
+    }
+    let base = row.len() - blocks.remainder().len();
+    for (j, &v) in blocks.remainder().iter().enumerate() {
+        if v > threshold {
+            out.push((base + j) as u32);
+        }
+    }
+}
+
 dispatch!(logits_body, logits_avx512, logits_avx2, (g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32);
+dispatch!(above_body, above_avx512, above_avx2, (row: &[f32], threshold: f32, out: &mut Vec<u32>) -> ());
 dispatch!(dist_body, dist_avx512, dist_avx2, (x: &[f32], r: &[f32], t: f32) -> f32);
 dispatch!(exp_body, exp_avx512, exp_avx2, (g: &mut [f32], m: f32, entropy: bool) -> (f32, f32));
 
@@ -156,6 +183,20 @@ pub fn logits(g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32 {
         }
     }
     logits_body::<false>(g, norms, a, q)
+}
+
+/// Appends to `out` the indices `j` with `row[j] > threshold` (in increasing order).
+pub fn above(row: &[f32], threshold: f32, out: &mut Vec<u32>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return above_avx512(row, threshold, out),
+            1 => return above_avx2(row, threshold, out),
+            _ => {}
+        }
+    }
+    above_body::<false>(row, threshold, out)
 }
 
 /// `||x - t r||^2` in `f32` from differences (no cancellation: every term is a square), for the
@@ -210,6 +251,15 @@ mod tests {
         let mut low = vec![-60.5f32, -100.0, -1e30, f32::NEG_INFINITY];
         exp_shifted(&mut low, 0.0, false);
         assert_eq!(low, vec![0.0; 4]);
+    }
+
+    #[test]
+    fn indices_above_a_threshold() {
+        let row: Vec<f32> = (0..50).map(|i| ((i * 7) % 11) as f32).collect();
+        let mut out = Vec::new();
+        above(&row, 8.5, &mut out);
+        let want: Vec<u32> = (0..50u32).filter(|&i| row[i as usize] > 8.5).collect();
+        assert_eq!(out, want);
     }
 
     #[test]

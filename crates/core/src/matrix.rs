@@ -162,9 +162,25 @@ impl GemmScalar for f64 {
     const ONE: Self = 1.0;
 }
 
+/// The thread setting of a product: all of rayon's threads, or the calling thread only.
+fn threads(parallel: bool) -> gemm::Parallelism {
+    if parallel { parallelism() } else { gemm::Parallelism::None }
+}
+
 /// `c (+)= a * b^T` for row-major `a` (`m x k`), `b` (`n x k`), `c` (`m x n`): overwrites `c`,
-/// or adds to it when `accumulate`. Takes slices so that chunks need no copy. `k` must be > 0.
-pub fn gemm_nt<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T], accumulate: bool) {
+/// or adds to it when `accumulate`; on rayon's threads when `parallel`. Takes slices so that
+/// chunks need no copy. `k` must be > 0.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nt<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
     assert!(k > 0 && a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -191,13 +207,23 @@ pub fn gemm_nt<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c:
             false,
             false,
             false,
-            parallelism(),
+            threads(parallel),
         )
     }
 }
 
-/// `c (+)= a * b` for row-major `a` (`m x k`), `b` (`k x n`), `c` (`m x n`); `k` must be > 0.
-pub fn gemm_nn<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c: &mut [T], accumulate: bool) {
+/// `c (+)= a * b` for row-major `a` (`m x k`), `b` (`k x n`), `c` (`m x n`), as [`gemm_nt`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_nn<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
     assert!(k > 0 && a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     if m == 0 || n == 0 {
         return;
@@ -223,7 +249,7 @@ pub fn gemm_nn<T: GemmScalar>(m: usize, n: usize, k: usize, a: &[T], b: &[T], c:
             false,
             false,
             false,
-            parallelism(),
+            threads(parallel),
         )
     }
 }
@@ -233,7 +259,7 @@ pub fn matmul_nt(a: &Matrix, b: &Matrix) -> Matrix {
     assert_eq!(a.cols, b.cols, "inner dimensions differ");
     let mut c = Matrix::zeros(a.rows, b.rows);
     if a.cols > 0 {
-        gemm_nt(a.rows, b.rows, a.cols, &a.data, &b.data, &mut c.data, false);
+        gemm_nt(a.rows, b.rows, a.cols, &a.data, &b.data, &mut c.data, false, true);
     }
     c
 }
@@ -257,7 +283,7 @@ mod tests {
         let bt: Vec<f32> = (0..4).flat_map(|k| (0..5).map(move |j| (j * 4 + k) as f32)).collect();
         let bt: Vec<f32> = bt.iter().map(|&v| (v).sin()).collect();
         let mut c2 = c.clone();
-        gemm_nn(3, 5, 4, a.as_slice(), &bt, c2.as_mut_slice(), true);
+        gemm_nn(3, 5, 4, a.as_slice(), &bt, c2.as_mut_slice(), true, false);
         for (x, y) in c2.as_slice().iter().zip(c.as_slice()) {
             assert!((x - 2.0 * y).abs() < 1e-4);
         }

@@ -233,3 +233,19 @@ proptest! {
         check(&cf, &queries(&train, 9, t, kind, &mut s), t);
     }
 }
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let mut s = Stream::new(12);
+    let train = data(3_000, 64, &mut s);
+    let x = queries(&train, 300, 0.7, Kind::Noise, &mut s);
+    let ts: Vec<f64> = (0..300).map(|i| (i % 97) as f64 / 100.0).collect();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let cf = ClosedForm::new(train.clone()).unwrap();
+        pool.install(|| cf.evaluate(&x, &ts, true).unwrap())
+    };
+    let (one, three) = (run(1), run(3));
+    assert_eq!(one.velocity, three.velocity);
+    assert_eq!(one.weights, three.weights);
+}

@@ -198,12 +198,20 @@ pub fn round_sig(v: f64, digits: i32) -> f64 {
     (v * scale).round() / scale
 }
 
-/// A copy of `df` with every floating-point column rounded to `digits` significant digits.
+/// Magnitudes below this are float noise in every table (e.g. the distance of a closed-form
+/// sample to the training point it landed on, `~1e-10` in `f32`): [`rounded`] makes them 0.
+pub const NOISE_FLOOR: f64 = 1e-6;
+
+/// A copy of `df` with every floating-point column rounded to `digits` significant digits,
+/// and magnitudes below [`NOISE_FLOOR`] set to 0 (for snapshots).
 pub fn rounded(df: &DataFrame, digits: i32) -> Result<DataFrame> {
     let mut out = df.clone();
     for name in df.get_column_names_owned() {
         if df.column(&name)?.dtype() == &DataType::Float64 {
-            let vals: Vec<f64> = f64s(df, &name)?.into_iter().map(|v| round_sig(v, digits)).collect();
+            let vals: Vec<f64> = f64s(df, &name)?
+                .into_iter()
+                .map(|v| if v.abs() < NOISE_FLOOR { 0.0 } else { round_sig(v, digits) })
+                .collect();
             out.replace(&name, Column::new(name.clone(), vals))?;
         }
     }

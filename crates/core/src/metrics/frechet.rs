@@ -64,7 +64,7 @@ impl GaussianStats {
                     ct[c * m + r] = v as f64 - mu;
                 }
             }
-            gemm_nt(d, d, m, &ct[..d * m], &ct[..d * m], &mut cov, true);
+            gemm_nt(d, d, m, &ct[..d * m], &ct[..d * m], &mut cov, true, true);
         }
         let scale = 1.0 / (n - 1) as f64;
         for i in 0..d {

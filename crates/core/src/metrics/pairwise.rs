@@ -80,7 +80,7 @@ pub(crate) fn for_each_tile(
             let re = (rs + chunk).min(r.rows());
             let tile = &mut buf[..(qe - qs) * (re - rs)];
             let (qa, ra) = (&q.as_slice()[qs * d..qe * d], &r.as_slice()[rs * d..re * d]);
-            gemm_nt(qe - qs, re - rs, d, qa, ra, tile, false);
+            gemm_nt(qe - qs, re - rs, d, qa, ra, tile, false, true);
             f(qs..qe, rs..re, tile);
         }
     }
