@@ -175,6 +175,8 @@ pub enum Mark {
     Dot(RGBColor),
     /// A hollow dot.
     Ring(RGBColor),
+    /// A solid line on a light band of the same colour (a mean and its spread).
+    Band(RGBColor),
     /// No mark: the label is a note.
     None,
 }
@@ -238,6 +240,10 @@ pub fn legend(area: &Area<'_>, entries: &[Entry]) -> Result<()> {
             ))?,
             Mark::Dot(c) => area.draw(&Circle::new((xm, y), DOT, c.filled()))?,
             Mark::Ring(c) => area.draw(&Circle::new((xm, y), DOT, c.stroke_width(2)))?,
+            Mark::Band(c) => {
+                area.draw(&Rectangle::new([(x0, y - 6), (x1, y + 6)], c.mix(style::BAND).filled()))?;
+                area.draw(&PathElement::new(vec![(x0, y), (x1, y)], c.stroke_width(2)))?;
+            }
             Mark::None => {}
         }
         let x_text = if matches!(entry.mark, Mark::None) { x0 } else { x1 + 8 };

@@ -28,15 +28,18 @@ use polars::prelude::DataFrame;
 type Renderer = fn(&DataFrame, &str, &str) -> Result<String>;
 
 /// Every renderer, by figure id.
-const RENDERERS: [(&str, Renderer); 8] = [
+const RENDERERS: [(&str, Renderer); 11] = [
     ("fig1a", figures::fig1a::render),
     ("fig1a_mean", figures::fig1a_mean::render),
     ("fig1c", figures::fig1c::render),
     ("fig2", figures::fig2::render),
     ("fig3", figures::fig3::render),
+    ("fig4", figures::fig4::render),
     ("memorize", figures::memorize::render),
     ("prop2", figures::prop2::render),
     ("collapse", figures::collapse::render),
+    ("table1", figures::table1::render),
+    ("efm_cost", figures::efm_cost::render),
 ];
 
 /// The ids of the figures this crate can render.
@@ -90,10 +93,20 @@ mod tests {
         let err = render("fig9", &table(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(
             err.contains("'fig9'")
-                && err.contains("fig1a, fig1a_mean, fig1c, fig2, fig3, memorize, prop2, collapse"),
+                && err.contains(
+                    "fig1a, fig1a_mean, fig1c, fig2, fig3, fig4, memorize, prop2, collapse, table1, efm_cost"
+                ),
             "{err}"
         );
         assert_eq!(figure_ids().count(), RENDERERS.len());
+    }
+
+    #[test]
+    fn every_figure_of_the_study_has_a_renderer() {
+        let ids: Vec<&str> = cfm_study::figures::all().iter().map(|f| f.id()).collect();
+        let missing: Vec<&&str> = ids.iter().filter(|id| !figure_ids().any(|r| r == **id)).collect();
+        assert!(missing.is_empty(), "no renderer for {missing:?}");
+        assert_eq!(figure_ids().count(), ids.len(), "a renderer for a figure the study does not have");
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
 pub const LIGHT: RGBColor = RGBColor(0xBB, 0xBB, 0xBB);
 /// Very light grey of grid lines.
 pub const GRID: RGBColor = RGBColor(0xE4, 0xE4, 0xE4);
+/// Opacity of the light band that shows the spread around a line.
+pub const BAND: f64 = 0.18;
 
 /// The size to ask plotters for so that the SVG says `font-size="px"`.
 ///
