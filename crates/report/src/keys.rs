@@ -292,6 +292,11 @@ fn table1(df: &DataFrame) -> Result<String> {
     Ok(out)
 }
 
+/// A signed percentage, or "-" where the table has no value.
+fn pct(v: f64) -> String {
+    if v.is_finite() { format!("{v:+.1}%") } else { "-".into() }
+}
+
 fn efm_cost(df: &DataFrame) -> Result<String> {
     let mut rows = Vec::new();
     for model in distinct(df, "model")? {
@@ -303,8 +308,8 @@ fn efm_cost(df: &DataFrame) -> Result<String> {
         rows.push(vec![
             model.clone(),
             num(at("step_ms", 1.0)?, 3),
-            format!("{:+.1}%", at("overhead_pct", 128.0)?),
-            format!("{:+.1}%", at("overhead_pct", 1000.0)?),
+            pct(at("overhead_pct", 128.0)?),
+            pct(at("overhead_pct", 1000.0)?),
             format!(
                 "a = {} ms, c = {} us, R^2 {}",
                 num(fit("a_ms")?, 3),

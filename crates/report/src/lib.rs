@@ -92,7 +92,7 @@ pub fn generate(opts: &Options) -> Result<Report> {
     let mut out = template;
     for (key, value) in [
         ("{{generated}}", sections::generated_note(&manifest, opts.volatile)),
-        ("{{claims}}", sections::claims_table(&outcomes)),
+        ("{{claims}}", sections::claims_table(&outcomes, opts.volatile)),
         ("{{sections}}", sections),
         ("{{manifest}}", sections::manifest(&manifest, opts.volatile)),
     ] {
@@ -108,7 +108,7 @@ pub fn generate(opts: &Options) -> Result<Report> {
     let readme_block = format!(
         "## Claims at a glance\n\n{}\nThe full reproduction report, figure by figure: \
          [paper/REPRODUCTION.md](paper/REPRODUCTION.md).\n",
-        sections::claims_table(&outcomes)
+        sections::claims_table(&outcomes, opts.volatile)
     );
     Ok(Report { markdown: out, readme_block, links })
 }

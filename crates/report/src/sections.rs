@@ -41,17 +41,29 @@ fn verdict(v: &Verdict) -> String {
     }
 }
 
+/// Whether the outcome of a claim rests on timings, hidden from the stable rendering.
+fn hidden(o: &Outcome, volatile: bool) -> bool {
+    !volatile && figures::get(o.claim.figure).is_ok_and(|f| f.timings())
+}
+
+const TIMING: &str = "(wall-clock timing: left out of the stable rendering)";
+
 /// One row per claim: id, statement, the paper's number, ours, verdict.
-pub fn claims_table(outcomes: &[Outcome]) -> String {
+pub fn claims_table(outcomes: &[Outcome], volatile: bool) -> String {
     let rows: Vec<Vec<String>> = outcomes
         .iter()
         .map(|o| {
+            let (value, verdict) = if hidden(o, volatile) {
+                (TIMING.to_string(), "-".to_string())
+            } else {
+                (o.measured.as_ref().map_or("-".into(), |m| m.value.clone()), verdict(&o.verdict))
+            };
             vec![
                 o.claim.id.to_string(),
                 o.claim.statement.to_string(),
                 o.claim.paper.to_string(),
-                o.measured.as_ref().map_or("-".into(), |m| m.value.clone()),
-                verdict(&o.verdict),
+                value,
+                verdict,
             ]
         })
         .collect();
@@ -120,7 +132,9 @@ fn section(
         fig.caption(profile)
     ));
     let df = table::read_csv(&csv)?;
-    if let Some(k) = keys::key_numbers(id, &df)? {
+    if fig.timings() && !opts.volatile {
+        out.push_str(&format!("**Key numbers.** {TIMING}\n\n"));
+    } else if let Some(k) = keys::key_numbers(id, &df)? {
         out.push_str(&format!("**Key numbers.**\n\n{k}\n"));
     }
     let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.claim.figure == id).collect();

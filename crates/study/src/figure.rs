@@ -54,6 +54,11 @@ pub trait Figure: Sync {
     fn cache_namespace(&self) -> &'static str {
         self.id()
     }
+    /// Whether the figure's numbers are wall-clock timings (not reproducible bit for bit: the
+    /// report's stable rendering leaves them out, and snapshots hold only their grid).
+    fn timings(&self) -> bool {
+        false
+    }
     /// Whether the figure trains networks (slow; the CI runs those at the smoke profile only).
     fn trains(&self) -> bool {
         false

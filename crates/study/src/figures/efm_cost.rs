@@ -83,7 +83,10 @@ fn configs(profile: Profile) -> Vec<CellConfig> {
         repeats,
     };
     match profile {
-        Profile::Smoke => vec![cell(ImageData::Digits, learned::network(profile, None), &vec![1, 128], 1, 3)],
+        Profile::Smoke => vec![
+            cell(ImageData::Digits, learned::network(profile, None), &vec![1, 32, 128], 1, 3),
+            cell(ImageData::Digits, ModelConfig::UNet(UNetConfig::tiny()), &vec![1, 32, 128], 1, 1),
+        ],
         Profile::Quick => vec![
             cell(ImageData::Digits, learned::network(profile, None), &grid, 3, 30),
             cell(ImageData::Digits, ModelConfig::UNet(UNetConfig::tiny()), &grid, 2, 5),
@@ -116,9 +119,15 @@ impl Figure for EfmCost {
     fn paper(&self) -> &'static str {
         "App. D.1: the cost per batch of b samples is about b (4.3 ms + M 0.9 us) on an NVIDIA L4 with the CIFAR-10 U-Net: about +2% per 100 references, EFM-128 < 3%, EFM-1000 ~17%."
     }
+    fn timings(&self) -> bool {
+        true
+    }
     fn caption(&self, profile: Profile) -> String {
         let setting = match profile {
-            Profile::Smoke => "8x8 digits, MLP 64x2, M in {1, 128}, median of 3 steps after 1 warm-up (CPU)",
+            Profile::Smoke => {
+                "8x8 digits: MLP 64x2 (median of 3 steps after 1 warm-up) and a digits-scale U-Net (one step \
+                 after 1 warm-up), M in {1, 32, 128} (CPU)"
+            }
             Profile::Quick => {
                 "8x8 digits: MLP 256x3 (median of 30 steps after 3 warm-up) and a digits-scale U-Net (8 \
                  channels, 1x8x8; median of 5 after 2), M in {1, 32, 128, 256, 512, 1000}, 2 CPU cores"
