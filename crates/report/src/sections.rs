@@ -146,7 +146,11 @@ fn section(
                     .measured
                     .as_ref()
                     .map_or(("-".into(), "-".into()), |m| (m.value.clone(), m.threshold.clone()));
-                vec![o.claim.id.into(), o.claim.paper.into(), value, threshold, verdict(&o.verdict)]
+                if hidden(o, opts.volatile) {
+                    vec![o.claim.id.into(), o.claim.paper.into(), TIMING.into(), threshold, "-".into()]
+                } else {
+                    vec![o.claim.id.into(), o.claim.paper.into(), value, threshold, verdict(&o.verdict)]
+                }
             })
             .collect();
         out.push_str(&format!(
