@@ -12,8 +12,13 @@
 //! `l_i = a <x, x_i> - q ||x_i||^2` with `c = 1 / (2 (1 - t)^2)`, `a = 2 t c`, `q = t^2 c`: one
 //! matrix product per chunk of references. The softmax is accumulated over chunks with an online
 //! log-sum-exp (running maximum, rescaled sums), and the weighted sum of references is a second
-//! matrix product per chunk. Extra memory is `O(B d + threads tile chunk)`; the `B x n x d` tensor of
-//! differences is never formed.
+//! matrix product per chunk, or, when the softmax has concentrated and nearly all weights are
+//! flushed to zero, a sum over the few non-zero ones. Queries are processed in tiles, one per
+//! thread at a time, each streaming the references through a cache-sized buffer. Extra memory is
+//! `O(B d + threads tile chunk)`; the `B x n x d` tensor of differences is never formed.
+//!
+//! Weights below `e^-(15 + ln n + 2 delta)` of the running maximum are flushed to zero: all of
+//! them together weigh less than `e^-15 ~ 3e-7` of the largest, far below the accuracy target.
 //!
 //! # Accuracy
 //!
@@ -24,8 +29,10 @@
 //! and guarantee that the weights are within total variation `tol` of the exact ones:
 //!
 //! 1. `e^{2 delta} - 1 <= tol`: the fast path is accurate as it is.
-//! 2. Otherwise the `top_k` references with the largest approximate logits are recomputed
-//!    exactly (`f32` differences, `f64` sums) and replace their approximate terms. The remaining
+//! 2. Otherwise the references whose approximate logits are within a window of the largest
+//!    (at most `top_k` of them; the window is wide enough for the bound below, see
+//!    `ClosedForm::window`) are recomputed exactly (`f32` differences, `f64` sums) and replace
+//!    their approximate terms. The remaining
 //!    references carry at most the mass `W` that the softmax gives them; when
 //!    `2 W (e^{2 delta} - 1) e^{2 delta} <= tol` (plus the flushed tail), the result is accepted.
 //!    Near `t = 1` the weights concentrate on a few references, so this is the common case there.
@@ -119,6 +126,10 @@ struct RowState {
     s: f64,
     e: f64,
     top: TopK,
+    /// Candidates further than this below the running maximum carry no weight worth recomputing.
+    window: f64,
+    /// Shifted logits below this are flushed to zero.
+    flush: f64,
 }
 
 /// The `cap` largest `(logit, index)` pairs of a stream of rows.
@@ -137,10 +148,12 @@ impl TopK {
         }
     }
 
-    fn offer<T: Real>(&mut self, row: &[T], offset: usize, scratch: &mut Vec<u32>) {
+    /// Offers a row of logits; values below `floor` can never be needed and are not kept.
+    fn offer<T: Real>(&mut self, row: &[T], offset: usize, floor: f64, scratch: &mut Vec<u32>) {
         if self.cap == 0 {
             return;
         }
+        self.threshold = self.threshold.max(floor);
         scratch.clear();
         T::above(row, self.threshold, scratch);
         for &j in scratch.iter() {
@@ -178,10 +191,12 @@ trait Real: GemmScalar + Default {
     fn scale(row: &mut [Self], s: f64);
     /// Appends the indices of the values above `threshold` (see [`kernels::above`]).
     fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>);
+    /// See [`kernels::sparse_accumulate`].
+    fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]);
     /// See [`kernels::logits`].
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
     /// See [`kernels::exp_shifted`].
-    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64);
+    fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize);
 }
 
 impl Real for f32 {
@@ -198,12 +213,15 @@ impl Real for f32 {
         let t = threshold as f32;
         kernels::above(row, if (t as f64) > threshold { t.next_down() } else { t }, out)
     }
+    fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]) {
+        kernels::sparse_accumulate(acc, w, xs)
+    }
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
         kernels::logits(g, norms, a as f32, q as f32) as f64
     }
-    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64) {
-        let (s, e) = kernels::exp_shifted(g, m as f32, entropy);
-        (s as f64, e as f64)
+    fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize) {
+        let (s, e, kept) = kernels::exp_shifted(g, m as f32, floor as f32, entropy);
+        (s as f64, e as f64, kept)
     }
 }
 
@@ -218,6 +236,12 @@ impl Real for f64 {
     fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>) {
         out.extend(row.iter().enumerate().filter(|(_, v)| **v > threshold).map(|(j, _)| j as u32));
     }
+    fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]) {
+        let d = acc.len();
+        for (j, &wj) in w.iter().enumerate().filter(|(_, w)| **w != 0.0) {
+            acc.iter_mut().zip(&xs[j * d..(j + 1) * d]).for_each(|(a, x)| *a += wj * x);
+        }
+    }
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
         let mut m = f64::NEG_INFINITY;
         for (v, n) in g.iter_mut().zip(norms) {
@@ -226,18 +250,19 @@ impl Real for f64 {
         }
         m
     }
-    fn exp_shifted(g: &mut [Self], m: f64, entropy: bool) -> (f64, f64) {
-        let (mut s, mut e) = (0.0, 0.0);
+    fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize) {
+        let (mut s, mut e, mut kept) = (0.0, 0.0, 0);
         for v in g.iter_mut() {
             let x = *v - m;
-            let w = if x < kernels::FLUSH_BELOW as f64 { 0.0 } else { x.exp() };
+            let w = if x < floor { 0.0 } else { x.exp() };
+            kept += usize::from(x >= floor);
             *v = w;
             s += w;
             if entropy {
                 e += w * x;
             }
         }
-        (s, e)
+        (s, e, kept)
     }
 }
 
@@ -257,9 +282,12 @@ impl Coef {
     }
 }
 
-/// Candidates whose approximate logit is within this many nats (plus `2 delta`) of the largest
-/// are recomputed exactly; the rest weigh less than `e^-30` each and stay approximate.
-const EXACT_WINDOW: f64 = 30.0;
+/// `ln` of the bound on the total relative weight of the flushed terms (see `ClosedForm::flush`).
+const FLUSHED_MASS: f64 = 15.0;
+
+/// The weighted sum of a tile is accumulated term by term, instead of by a matrix product, when
+/// fewer than one weight in this many is non-zero.
+const SPARSE_BELOW: usize = 16;
 
 /// What the finishing step concluded for one query.
 enum Outcome {
@@ -350,6 +378,39 @@ impl ClosedForm {
         Ok(Evaluation { velocity, weights, paths })
     }
 
+    /// Shifted logits below this are flushed to zero: `-(15 + ln n + 2 delta)` for a logit error
+    /// bound `delta`, so that all flushed terms together weigh less than `e^-15 ~ 3e-7` of the
+    /// largest one even when every logit is off by `delta` (at most `LOWEST_FLUSH`).
+    fn flush(&self, delta: f64) -> f64 {
+        let n = self.refs.rows() as f64;
+        (-(FLUSHED_MASS + n.ln() + 2.0 * delta)).max(kernels::LOWEST_FLUSH as f64)
+    }
+
+    /// The initial state of a query whose logits are off by at most `delta`; with `track`, the
+    /// candidates for exact recomputation are collected.
+    fn row_state(&self, delta: f64, track: bool) -> RowState {
+        RowState {
+            m: f64::NEG_INFINITY,
+            s: 0.0,
+            e: 0.0,
+            top: TopK::new(if track { self.opts.top_k.min(self.refs.rows()) } else { 0 }),
+            window: if track { self.window(delta) } else { f64::INFINITY },
+            flush: self.flush(delta),
+        }
+    }
+
+    /// How far below the largest approximate logit a reference must be recomputed exactly for the
+    /// accuracy bound of `finish` to hold: with logit error `delta`, the references outside carry
+    /// at most `n e^-W` of the mass, and `n e^-W 2 (e^{2 delta} - 1) e^{2 delta} <= tol / 4` gives
+    /// `W = ln(8 n (e^{2 delta} - 1) e^{2 delta} / tol)` (at least 1), plus `2 delta` for the
+    /// error of the largest logit itself.
+    fn window(&self, delta: f64) -> f64 {
+        let n = self.refs.rows() as f64;
+        let w = (8.0 * n * (2.0 * delta).exp_m1() * (2.0 * delta).exp() / self.opts.tol).ln();
+        // At least one nat, so that the largest logit itself is always a candidate.
+        w.max(1.0) + 2.0 * delta
+    }
+
     /// Bound on the error of one shifted logit computed by the expansion in `f32`.
     fn logit_error_bound(&self, coef: &Coef, xnorm: f64) -> f64 {
         let (r, t) = (self.max_norm, coef.t);
@@ -369,10 +430,10 @@ impl ClosedForm {
         let deltas: Vec<f64> =
             coefs.iter().zip(&xnorms).map(|(c, n)| self.logit_error_bound(c, n.sqrt())).collect();
         let tol = self.opts.tol;
-        let needs_top: Vec<bool> = deltas.iter().map(|&dl| summaries || (2.0 * dl).exp_m1() > tol).collect();
-
+        let states =
+            deltas.iter().map(|&dl| self.row_state(dl, summaries || (2.0 * dl).exp_m1() > tol)).collect();
         let (acc, states) =
-            self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, &needs_top, summaries);
+            self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, states, summaries);
         let d = self.dim();
         let outcomes: Vec<Outcome> = states
             .into_par_iter()
@@ -399,9 +460,9 @@ impl ClosedForm {
             let refs64 = self.refs64.get_or_init(|| self.refs.as_slice().iter().map(|&v| v as f64).collect());
             let xs: Vec<f64> = escalate.iter().flat_map(|&b| x.row(b).iter().map(|&v| v as f64)).collect();
             let cs: Vec<Coef> = escalate.iter().map(|&b| coefs[b]).collect();
-            let track = vec![true; escalate.len()];
-            let (acc, states) = self.pass::<f64>(&xs, &self.norms64, refs64, &cs, &track, summaries);
             let scale = <f64 as Real>::UNIT / <f32 as Real>::UNIT;
+            let states = escalate.iter().map(|&b| self.row_state(deltas[b] * scale, true)).collect();
+            let (acc, states) = self.pass::<f64>(&xs, &self.norms64, refs64, &cs, states, summaries);
             let outcomes: Vec<Outcome> = states
                 .into_par_iter()
                 .enumerate()
@@ -439,22 +500,13 @@ impl ClosedForm {
         norms: &[T],
         refs: &[T],
         coefs: &[Coef],
-        track: &[bool],
+        mut states: Vec<RowState>,
         entropy: bool,
     ) -> (Vec<T>, Vec<RowState>) {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
         let chunk = self.opts.chunk.min(n);
         let tile = self.opts.tile;
         let mut acc = vec![T::default(); bsz * d];
-        let mut states: Vec<RowState> = track
-            .iter()
-            .map(|&tr| RowState {
-                m: f64::NEG_INFINITY,
-                s: 0.0,
-                e: 0.0,
-                top: TopK::new(if tr { self.opts.top_k.min(n) } else { 0 }),
-            })
-            .collect();
         acc.par_chunks_mut(tile * d)
             .zip(states.par_chunks_mut(tile))
             .zip(coefs.par_chunks(tile))
@@ -469,11 +521,11 @@ impl ClosedForm {
                     let block = &refs[start * d..(start + c) * d];
                     gemm_nt(rows, c, d, x, block, gbuf, false, false);
                     let nchunk = &norms[start..start + c];
+                    let mut total = 0;
                     for (((grow, arow), st), coef) in
                         gbuf.chunks_mut(c).zip(acc.chunks_mut(d)).zip(states.iter_mut()).zip(coefs)
                     {
                         let mc = T::logits(grow, nchunk, coef.a, coef.q);
-                        st.top.offer(grow, start, &mut scratch);
                         if st.m == f64::NEG_INFINITY {
                             st.m = mc;
                         } else if mc > st.m {
@@ -483,11 +535,21 @@ impl ClosedForm {
                             T::scale(arow, scale);
                             st.m = mc;
                         }
-                        let (s, e) = T::exp_shifted(grow, st.m, entropy);
+                        st.top.offer(grow, start, st.m - st.window, &mut scratch);
+                        let (s, e, kept) = T::exp_shifted(grow, st.m, st.flush, entropy);
                         st.s += s;
                         st.e += e;
+                        total += kept;
                     }
-                    gemm_nn(rows, d, c, gbuf, block, acc, true, false);
+                    // Most weights are flushed to zero once the softmax concentrates: then adding
+                    // the few non-zero terms costs less than the dense product.
+                    if total * SPARSE_BELOW < rows * c {
+                        for (grow, arow) in gbuf.chunks(c).zip(acc.chunks_mut(d)) {
+                            T::sparse_accumulate(arow, grow, block);
+                        }
+                    } else {
+                        gemm_nn(rows, d, c, gbuf, block, acc, true, false);
+                    }
                 }
             });
         (acc, states)
@@ -498,7 +560,7 @@ impl ClosedForm {
     fn finish<T: Real>(&self, x: &[f32], coef: &Coef, delta: f64, acc: &[T], st: RowState) -> Outcome {
         let tol = self.opts.tol;
         let n = self.refs.rows();
-        let RowState { m, mut s, mut e, top } = st;
+        let RowState { m, mut s, mut e, top, .. } = st;
         let mut sum: Vec<f64> = acc.iter().map(|v| v.get()).collect();
         let top = top.finish();
         let needs_correction = (2.0 * delta).exp_m1() > tol;
@@ -510,10 +572,10 @@ impl ClosedForm {
             let xx: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
             let mut exact_mass = 0.0;
             let mut best = (f64::NEG_INFINITY, 0);
-            for &(approx, i) in top.iter().take_while(|p| p.0 - m >= -(EXACT_WINDOW + 2.0 * delta)) {
+            for &(approx, i) in top.iter().take_while(|p| p.0 - m >= -self.window(delta)) {
                 let r = self.refs.row(i);
                 let exact = coef.c * (xx - reference::dist_scaled(x, r, coef.t));
-                let wa = if approx - m < kernels::FLUSH_BELOW as f64 { 0.0 } else { (approx - m).exp() };
+                let wa = if approx - m < self.flush(delta) { 0.0 } else { (approx - m).exp() };
                 let we = (exact - m).exp();
                 s += we - wa;
                 e += we * (exact - m) - wa * (approx - m);
@@ -528,7 +590,7 @@ impl ClosedForm {
             // Mass outside the recomputed set (carried by approximate weights, each within a factor
             // e^{2 delta} of the truth), and the flushed tail's worst case.
             let outside = (1.0 - exact_mass / s).max(0.0);
-            let flushed = (n - top.len()) as f64 * (kernels::FLUSH_BELOW as f64 + delta).exp()
+            let flushed = (n - top.len()) as f64 * (self.flush(delta) + delta).exp()
                 / exact_mass.max(f64::MIN_POSITIVE);
             let bound = 2.0 * outside * (2.0 * delta).exp_m1() * (2.0 * delta).exp() + flushed;
             if bound.is_nan() || bound > tol {

@@ -7,9 +7,9 @@
 
 const LANES: usize = 16;
 
-/// Shifted logits below this contribute less than `e^-60 ~ 1e-26` of the largest weight: they
-/// are set to zero instead of producing denormal numbers that slow every later operation.
-pub const FLUSH_BELOW: f32 = -60.0;
+/// The lowest flush threshold the exponential kernel accepts: `exp(-80)` is still a normal
+/// `f32` (denormals start below `e^-87`).
+pub const LOWEST_FLUSH: f32 = -80.0;
 
 macro_rules! dispatch {
     ($body:ident, $avx512:ident, $avx2:ident, ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
@@ -63,15 +63,15 @@ fn logits_body<const FMA: bool>(g: &mut [f32], norms: &[f32], a: f32, q: f32) ->
     m
 }
 
-/// `exp(x)` for `x` in `[FLUSH_BELOW, 0]`: Cody-Waite range reduction and the Cephes `expf`
-/// polynomial (relative error below 2e-7); 0 below `FLUSH_BELOW`.
+/// `exp(x)` for `x` in `[floor, 0]` (`floor >= LOWEST_FLUSH`): Cody-Waite range reduction and
+/// the Cephes `expf` polynomial (relative error below 2e-7); 0 below `floor`.
 #[inline(always)]
-fn exp_neg<const FMA: bool>(x: f32) -> f32 {
+fn exp_neg<const FMA: bool>(x: f32, floor: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let xc = if x < FLUSH_BELOW { FLUSH_BELOW } else { x };
+    let xc = if x < floor { floor } else { x };
     let f = fma::<FMA>(xc, LOG2E, MAGIC);
     let n = f - MAGIC;
     let r = fma::<FMA>(n, -LN2_LO, fma::<FMA>(n, -LN2_HI, xc));
@@ -84,38 +84,43 @@ fn exp_neg<const FMA: bool>(x: f32) -> f32 {
     let y = fma::<FMA>(p * r, r, r) + 1.0;
     let k = f.to_bits() as i32 - MAGIC.to_bits() as i32;
     let scale = f32::from_bits(((k + 127) << 23) as u32);
-    if x < FLUSH_BELOW { 0.0 } else { y * scale }
+    if x < floor { 0.0 } else { y * scale }
 }
 
-/// `g[i] <- exp(g[i] - m)` (flushed below [`FLUSH_BELOW`]); returns `sum_i g[i]` and, when
-/// `entropy` is set, `sum_i g[i] * (old g[i] - m)` (the entropy's accumulator), else 0.
+/// `g[i] <- exp(g[i] - m)` (0 when `g[i] - m < floor`); returns `sum_i g[i]`, when `entropy` is
+/// set `sum_i g[i] * (old g[i] - m)` (the entropy's accumulator, else 0), and the number of
+/// values not flushed.
 #[inline(always)]
-fn exp_body<const FMA: bool>(g: &mut [f32], m: f32, entropy: bool) -> (f32, f32) {
+fn exp_body<const FMA: bool>(g: &mut [f32], m: f32, floor: f32, entropy: bool) -> (f32, f32, usize) {
     let mut s = [0f32; LANES];
     let mut e = [0f32; LANES];
+    let mut kept = [0u32; LANES];
     let mut gc = g.chunks_exact_mut(LANES);
     for gs in &mut gc {
         for j in 0..LANES {
             let x = gs[j] - m;
-            let w = exp_neg::<FMA>(x);
+            let w = exp_neg::<FMA>(x, floor);
             gs[j] = w;
             s[j] += w;
+            kept[j] += u32::from(x >= floor);
             if entropy {
                 e[j] = fma::<FMA>(w, x, e[j]);
             }
         }
     }
     let (mut s1, mut e1) = (s.iter().sum::<f32>(), e.iter().sum::<f32>());
+    let mut k1: usize = kept.iter().map(|&k| k as usize).sum();
     for gv in gc.into_remainder() {
         let x = *gv - m;
-        let w = exp_neg::<FMA>(x);
+        let w = exp_neg::<FMA>(x, floor);
         *gv = w;
         s1 += w;
+        k1 += usize::from(x >= floor);
         if entropy {
             e1 += w * x;
         }
     }
-    (s1, e1)
+    (s1, e1, k1)
 }
 
 /// `sum_k (x_k - t r_k)^2` over 16 lanes.
@@ -164,10 +169,35 @@ fn above_body<const FMA: bool>(row: &[f32], threshold: f32, out: &mut Vec<u32>) 
     }
 }
 
+/// `acc <- acc + sum_j w_j x_j` over the non-zero `w_j` (`x_j`: row `j` of `xs`, `d` wide),
+/// skipping blocks of 16 weights that are all zero after one vectorised comparison.
+#[inline(always)]
+fn sparse_body<const FMA: bool>(acc: &mut [f32], w: &[f32], xs: &[f32]) {
+    let d = acc.len();
+    for (b, blk) in w.chunks(LANES).enumerate() {
+        let mut any = false;
+        for &v in blk {
+            any |= v != 0.0;
+        }
+        if !any {
+            continue;
+        }
+        for (j, &wj) in blk.iter().enumerate() {
+            if wj != 0.0 {
+                let row = &xs[(b * LANES + j) * d..(b * LANES + j + 1) * d];
+                for (a, &x) in acc.iter_mut().zip(row) {
+                    *a = fma::<FMA>(wj, x, *a);
+                }
+            }
+        }
+    }
+}
+
 dispatch!(logits_body, logits_avx512, logits_avx2, (g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32);
+dispatch!(sparse_body, sparse_avx512, sparse_avx2, (acc: &mut [f32], w: &[f32], xs: &[f32]) -> ());
 dispatch!(above_body, above_avx512, above_avx2, (row: &[f32], threshold: f32, out: &mut Vec<u32>) -> ());
 dispatch!(dist_body, dist_avx512, dist_avx2, (x: &[f32], r: &[f32], t: f32) -> f32);
-dispatch!(exp_body, exp_avx512, exp_avx2, (g: &mut [f32], m: f32, entropy: bool) -> (f32, f32));
+dispatch!(exp_body, exp_avx512, exp_avx2, (g: &mut [f32], m: f32, floor: f32, entropy: bool) -> (f32, f32, usize));
 
 /// `g[i] <- a * g[i] - q * norms[i]` (the closed form's logits from a row of inner products);
 /// returns the row maximum.
@@ -183,6 +213,23 @@ pub fn logits(g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32 {
         }
     }
     logits_body::<false>(g, norms, a, q)
+}
+
+/// `acc <- acc + sum_j w_j xs[j]` over the non-zero weights, `xs` holding `w.len()` rows of
+/// `acc.len()` values: the sparse alternative to the second matrix product of the closed form
+/// when nearly every weight has been flushed to zero.
+pub fn sparse_accumulate(acc: &mut [f32], w: &[f32], xs: &[f32]) {
+    assert_eq!(xs.len(), w.len() * acc.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return sparse_avx512(acc, w, xs),
+            1 => return sparse_avx2(acc, w, xs),
+            _ => {}
+        }
+    }
+    sparse_body::<false>(acc, w, xs)
 }
 
 /// Appends to `out` the indices `j` with `row[j] > threshold` (in increasing order).
@@ -215,19 +262,22 @@ pub fn dist_scaled(x: &[f32], r: &[f32], t: f32) -> f32 {
     dist_body::<false>(x, r, t)
 }
 
-/// `g[i] <- exp(g[i] - m)`, flushed to 0 below [`FLUSH_BELOW`] (every `g[i] <= m`). Returns the
-/// sum of the new values and, if `entropy`, `sum_i exp(g[i] - m) (g[i] - m)`.
-pub fn exp_shifted(g: &mut [f32], m: f32, entropy: bool) -> (f32, f32) {
+/// `g[i] <- exp(g[i] - m)` (every `g[i] <= m`), flushed to 0 where `g[i] - m < floor`
+/// (`floor >= LOWEST_FLUSH`): flushed terms produce no denormal numbers, and no work in the
+/// sparse accumulation. Returns the sum of the new values, if `entropy`
+/// `sum_i exp(g[i] - m) (g[i] - m)` (else 0), and how many values were not flushed.
+pub fn exp_shifted(g: &mut [f32], m: f32, floor: f32, entropy: bool) -> (f32, f32, usize) {
+    assert!(floor >= LOWEST_FLUSH, "flush threshold {floor} would produce denormals");
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
     unsafe {
         match level() {
-            2 => return exp_avx512(g, m, entropy),
-            1 => return exp_avx2(g, m, entropy),
+            2 => return exp_avx512(g, m, floor, entropy),
+            1 => return exp_avx2(g, m, floor, entropy),
             _ => {}
         }
     }
-    exp_body::<false>(g, m, entropy)
+    exp_body::<false>(g, m, floor, entropy)
 }
 
 #[cfg(test)]
@@ -238,7 +288,8 @@ mod tests {
     fn exp_is_accurate_and_flushes() {
         let xs: Vec<f32> = (0..60_000).map(|i| -(i as f32) * 1e-3).collect();
         let mut g = xs.clone();
-        let (s, e) = exp_shifted(&mut g, 0.0, true);
+        let (s, e, kept) = exp_shifted(&mut g, 0.0, -60.0, true);
+        assert_eq!(kept, xs.len());
         let (mut s64, mut e64) = (0f64, 0f64);
         for (x, y) in xs.iter().zip(&g) {
             let want = (*x as f64).exp();
@@ -249,7 +300,7 @@ mod tests {
         assert!((s as f64 - s64).abs() < 1e-5 * s64);
         assert!((e as f64 - e64).abs() < 1e-5 * e64.abs());
         let mut low = vec![-60.5f32, -100.0, -1e30, f32::NEG_INFINITY];
-        exp_shifted(&mut low, 0.0, false);
+        assert_eq!(exp_shifted(&mut low, 0.0, -60.0, false).2, 0);
         assert_eq!(low, vec![0.0; 4]);
     }
 
@@ -260,6 +311,19 @@ mod tests {
         above(&row, 8.5, &mut out);
         let want: Vec<u32> = (0..50u32).filter(|&i| row[i as usize] > 8.5).collect();
         assert_eq!(out, want);
+    }
+
+    #[test]
+    fn sparse_accumulation_matches_dense() {
+        let (n, d) = (37, 5);
+        let xs: Vec<f32> = (0..n * d).map(|i| (i as f32 * 0.3).sin()).collect();
+        let w: Vec<f32> = (0..n).map(|j| if j % 7 == 3 { j as f32 * 0.1 } else { 0.0 }).collect();
+        let mut acc = vec![1.0f32; d];
+        sparse_accumulate(&mut acc, &w, &xs);
+        for k in 0..d {
+            let want: f32 = 1.0 + (0..n).map(|j| w[j] * xs[j * d + k]).sum::<f32>();
+            assert!((acc[k] - want).abs() < 1e-5);
+        }
     }
 
     #[test]

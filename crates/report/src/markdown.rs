@@ -10,8 +10,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// A number with `digits` significant digits, in plain or scientific notation as fits.
+/// A number with `digits` significant digits, in plain or scientific notation as fits; magnitudes
+/// below the tables' noise floor (`cfm_study::table::NOISE_FLOOR`) print as 0.
 pub fn num(v: f64, digits: usize) -> String {
+    let v = if v.abs() < cfm_study::table::NOISE_FLOOR { 0.0 } else { v };
     if !v.is_finite() {
         return if v.is_nan() { "n/a".into() } else { format!("{v}") };
     }
