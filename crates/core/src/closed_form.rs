@@ -285,6 +285,10 @@ impl Coef {
 /// `ln` of the bound on the total relative weight of the flushed terms (see `ClosedForm::flush`).
 const FLUSHED_MASS: f64 = 15.0;
 
+/// From this dimension on, the matrix products run over all queries of a block on all threads
+/// rather than in per-thread tiles.
+const WIDE: usize = 256;
+
 /// The weighted sum of a tile is accumulated term by term, instead of by a matrix product, when
 /// fewer than one weight in this many is non-zero.
 const SPARSE_BELOW: usize = 16;
@@ -491,9 +495,10 @@ impl ClosedForm {
     /// One chunked pass of the online log-sum-exp over all references, in precision `T`.
     /// Returns the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` and the states.
     ///
-    /// Queries are split into tiles of [`Options::tile`] rows, processed in parallel; each tile
-    /// streams the references through a `tile x chunk` buffer that stays in cache, with
-    /// single-threaded matrix products (so a query's result does not depend on the thread count).
+    /// For `d < 256`, queries are split into tiles of [`Options::tile`] rows, processed in
+    /// parallel; each tile streams the references through a `tile x chunk` buffer that stays in
+    /// cache, with single-threaded matrix products. For larger `d`, one tile holds every query
+    /// and the products are parallel. A query's result never depends on the thread count.
     fn pass<T: Real>(
         &self,
         x: &[T],
@@ -505,7 +510,10 @@ impl ClosedForm {
     ) -> (Vec<T>, Vec<RowState>) {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
         let chunk = self.opts.chunk.min(n);
-        let tile = self.opts.tile;
+        // Small d: parallel tiles of queries with single-threaded products on cache-sized buffers.
+        // Large d: the products dominate and are most efficient over all queries at once, on all
+        // threads. Either way a query's result does not depend on the number of threads.
+        let (tile, parallel) = if d >= WIDE { (bsz.max(1), true) } else { (self.opts.tile, false) };
         let mut acc = vec![T::default(); bsz * d];
         acc.par_chunks_mut(tile * d)
             .zip(states.par_chunks_mut(tile))
@@ -519,7 +527,7 @@ impl ClosedForm {
                     let c = chunk.min(n - start);
                     let gbuf = &mut g[..rows * c];
                     let block = &refs[start * d..(start + c) * d];
-                    gemm_nt(rows, c, d, x, block, gbuf, false, false);
+                    gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
                     let nchunk = &norms[start..start + c];
                     let mut total = 0;
                     for (((grow, arow), st), coef) in
@@ -548,7 +556,7 @@ impl ClosedForm {
                             T::sparse_accumulate(arow, grow, block);
                         }
                     } else {
-                        gemm_nn(rows, d, c, gbuf, block, acc, true, false);
+                        gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
                     }
                 }
             });
