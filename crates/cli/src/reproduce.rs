@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
+    /// Cells of a figure run at once [default: the number of cores; 1 at --profile paper, whose
+    /// cells share one GPU]. Results do not depend on it.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Do not regenerate the report (paper/REPRODUCTION.md) at the end.
     #[arg(long)]
     no_report: bool,
@@ -96,6 +100,11 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
         data_dir: a.data_dir.clone(),
         cache_dir: a.cache.clone(),
         progress: !a.quiet,
+        jobs: match a.jobs {
+            Some(j) => j.max(1),
+            None if a.profile == Profile::Paper => 1,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
     };
     if a.profile == Profile::Paper {
         ctx.data_dir().context("--profile paper")?;
@@ -134,6 +143,8 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
                 threads,
                 machine: machine(),
                 wall_time_s: (run.compute_s * 10.0).round() / 10.0,
+                jobs: ctx.jobs,
+                cells_of: (fig.cache_namespace() != fig.id()).then(|| fig.cache_namespace().to_string()),
             },
         );
         manifest.save(&manifest_path)?;

@@ -107,8 +107,9 @@ pub fn generate(opts: &Options) -> Result<Report> {
     }
     let readme_block = format!(
         "## Claims at a glance\n\n{}\nThe full reproduction report, figure by figure: \
-         [paper/REPRODUCTION.md](paper/REPRODUCTION.md).\n",
-        sections::claims_table(&outcomes, opts.volatile)
+         [paper/REPRODUCTION.md](paper/REPRODUCTION.md).\n\n{}",
+        sections::claims_table(&outcomes, opts.volatile),
+        sections::timing_summary(&manifest, opts.volatile)
     );
     Ok(Report { markdown: out, readme_block, links })
 }

@@ -165,6 +165,39 @@ fn section(
 }
 
 /// The manifest summary: one row per figure, the machine and the crate versions.
+/// Seconds of compute over the figures of `manifest`, each cell counted once (a figure that
+/// reads another's cells adds nothing).
+fn total_compute_s(manifest: &Manifest) -> f64 {
+    manifest.figures.values().filter(|e| e.cells_of.is_none()).map(|e| e.wall_time_s).sum()
+}
+
+/// One line for the README: the compute time of each figure of the committed run and their
+/// total, with the profile, threads and machine (empty when timings are hidden or nothing ran).
+pub fn timing_summary(manifest: &Manifest, volatile: bool) -> String {
+    let Some(first) = manifest.figures.values().next() else { return String::new() };
+    if !volatile {
+        return String::new();
+    }
+    let per: Vec<String> = manifest
+        .figures
+        .iter()
+        .map(|(id, e)| match &e.cells_of {
+            Some(of) => format!("`{id}` (cells of `{of}`)"),
+            None => format!("`{id}` {} s", num(e.wall_time_s, 3)),
+        })
+        .collect();
+    format!(
+        "Compute time of the committed run's cells ({} profile, {} threads, {} cells at once, {}): \
+         {}; total {} min.\n",
+        first.profile,
+        first.threads,
+        first.jobs,
+        if first.machine.is_empty() { "machine not recorded" } else { &first.machine },
+        per.join(", "),
+        num(total_compute_s(manifest) / 60.0, 3)
+    )
+}
+
 pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
     if manifest.figures.is_empty() {
         return "No figure has been run yet.\n".into();
@@ -178,7 +211,11 @@ pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
                 e.profile.to_string(),
                 e.seed.to_string(),
                 e.cells.to_string(),
-                if volatile { num(e.wall_time_s, 3) } else { "-".into() },
+                match (&e.cells_of, volatile) {
+                    (Some(of), _) => format!("cells of `{of}`"),
+                    (None, true) => num(e.wall_time_s, 3),
+                    (None, false) => "-".into(),
+                },
                 e.threads.to_string(),
                 if volatile { e.git_commit.clone() } else { "-".into() },
                 e.config_hash.clone(),
@@ -195,8 +232,10 @@ pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
         if !machines.is_empty() {
             out.push_str(&format!("\nMachine: {}.\n", machines.join("; ")));
         }
-        let total: f64 = manifest.figures.values().map(|e| e.wall_time_s).sum();
-        out.push_str(&format!("Total compute time of the cells: {} s.\n", num(total, 3)));
+        out.push_str(&format!(
+            "Total compute time of the cells (each counted once): {} s.\n",
+            num(total_compute_s(manifest), 3)
+        ));
     }
     if let Some(e) = manifest.figures.values().next() {
         let versions: Vec<String> = e.crate_versions.iter().map(|(k, v)| format!("{k} {v}")).collect();

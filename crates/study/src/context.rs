@@ -19,12 +19,15 @@ pub struct Context {
     pub cache_dir: PathBuf,
     /// Whether to draw progress bars.
     pub progress: bool,
+    /// How many cells of a figure may run at once (each on its own thread).
+    pub jobs: usize,
 }
 
 impl Context {
-    /// A context with the default seed (0), no data directory and hidden progress bars.
+    /// A context with the default seed (0), no data directory, hidden progress bars and one
+    /// cell at a time.
     pub fn new(profile: Profile, cache_dir: impl Into<PathBuf>) -> Self {
-        Self { profile, seed: 0, data_dir: None, cache_dir: cache_dir.into(), progress: false }
+        Self { profile, seed: 0, data_dir: None, cache_dir: cache_dir.into(), progress: false, jobs: 1 }
     }
 
     /// The stream of `label` under the root seed (e.g. `"fig1a"`).

@@ -30,8 +30,19 @@ pub struct FigureEntry {
     /// Processor model and logical cores of the machine that ran it.
     #[serde(default)]
     pub machine: String,
-    /// Seconds the cells took to compute (2 cores unless `threads` says otherwise).
+    /// Seconds the cells took to compute, summed over cells (cached ones at the time they
+    /// were computed).
     pub wall_time_s: f64,
+    /// Cells of the figure computed at once.
+    #[serde(default = "one")]
+    pub jobs: usize,
+    /// The figure whose cells this one reads from the cache (its compute time is counted there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cells_of: Option<String>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The manifest: one entry per figure produced so far.
