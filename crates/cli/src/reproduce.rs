@@ -43,7 +43,7 @@ pub struct RunArgs {
     #[arg(long)]
     quiet: bool,
     /// Cells of a figure run at once [default: the number of cores; 1 at --profile paper, whose
-    /// cells share one GPU]. Results do not depend on it.
+    /// cells share one GPU; always 1 for timing figures]. Results do not depend on it.
     #[arg(long)]
     jobs: Option<usize>,
     /// Do not regenerate the report (paper/REPRODUCTION.md) at the end.
@@ -143,7 +143,7 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
                 threads,
                 machine: machine(),
                 wall_time_s: (run.compute_s * 10.0).round() / 10.0,
-                jobs: ctx.jobs,
+                jobs: pipeline::jobs(fig, &ctx),
                 cells_of: (fig.cache_namespace() != fig.id()).then(|| fig.cache_namespace().to_string()),
             },
         );

@@ -187,11 +187,11 @@ pub fn timing_summary(manifest: &Manifest, volatile: bool) -> String {
         })
         .collect();
     format!(
-        "Compute time of the committed run's cells ({} profile, {} threads, {} cells at once, {}): \
-         {}; total {} min.\n",
+        "Compute time of the committed run's cells ({} profile, {} threads, up to {} cells at once, \
+         {}): {}; total {} min.\n",
         first.profile,
         first.threads,
-        first.jobs,
+        manifest.figures.values().map(|e| e.jobs).max().unwrap_or(1),
         if first.machine.is_empty() { "machine not recorded" } else { &first.machine },
         per.join(", "),
         num(total_compute_s(manifest) / 60.0, 3)

@@ -55,7 +55,8 @@ pub trait Figure: Sync {
         self.id()
     }
     /// Whether the figure's numbers are wall-clock timings (not reproducible bit for bit: the
-    /// report's stable rendering leaves them out, and snapshots hold only their grid).
+    /// report's stable rendering leaves them out, and snapshots hold only their grid). Its
+    /// cells run one at a time, whatever `Context::jobs`, so that they do not share the cores.
     fn timings(&self) -> bool {
         false
     }

@@ -136,7 +136,12 @@ fn compute_cell(
     Ok((df, secs))
 }
 
-/// Computes the cells `todo` (indices into `cells`), `ctx.jobs` at a time. The first runs
+/// How many cells of `fig` run at once: `ctx.jobs`, or one for a figure of timings.
+pub fn jobs(fig: &dyn Figure, ctx: &Context) -> usize {
+    if fig.timings() { 1 } else { ctx.jobs.max(1) }
+}
+
+/// Computes the cells `todo` (indices into `cells`), [`jobs`] at a time. The first runs
 /// alone, so that what cells share (a dataset, the feature classifier) is built and cached
 /// once. Each cell derives its randomness from its own label, so the results do not depend on
 /// the order or on `jobs`. On an error the cells under way finish (and are cached), no new one
@@ -155,7 +160,7 @@ fn compute_cells(
     let next = AtomicUsize::new(0);
     let failures: Mutex<Vec<(usize, Error)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for _ in 0..ctx.jobs.clamp(1, rest.len().max(1)) {
+        for _ in 0..jobs(fig, ctx).clamp(1, rest.len().max(1)) {
             scope.spawn(|| {
                 while failures.lock().expect("no panic while held").is_empty() {
                     let Some(&i) = rest.get(next.fetch_add(1, Ordering::SeqCst)) else { break };
