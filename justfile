@@ -38,7 +38,9 @@ check-figures:
     trap 'rm -rf "$tmp"' EXIT
     {{cfm}} reproduce --profile quick --without-training --out "$tmp" --cache "$tmp/cache" --quiet
     {{cfm}} compare --expected figures/data --actual "$tmp/data"
-    {{cfm}} verify
+    # The claims that fail at the quick profile are findings, reported with their numbers in
+    # paper/REPRODUCTION.md; any other verdict turning to FAIL, or an error, fails the check.
+    {{cfm}} verify --known-failures C5,C6,C7
 
 # Criterion benchmarks, then the closed-form table (e.g. `just bench 10000x64,50000x784`)
 bench shapes="":

@@ -66,3 +66,26 @@ fn a_broken_template_is_an_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("{{generated}}"), "{err}");
 }
+
+#[test]
+fn verify_exit_status_counts_known_failures_as_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    // C4 planted false: samples far from the training set; every other claim is not run.
+    std::fs::write(
+        dir.path().join("memorize.csv"),
+        "dataset,statistic,sample,t,index,value\n\
+         two-moons,fraction_memorized,0,1.0,0,0.5\n\
+         two-moons,mean_d1,0,1.0,0,0.3\n\
+         two-moons,train_to_train,0,1.0,0,0.35\n",
+    )
+    .unwrap();
+    let status = |extra: &[&str]| {
+        let data = dir.path().to_str().unwrap();
+        let mut args = vec!["verify", "--data", data];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_cfm")).args(&args).output().unwrap().status.code()
+    };
+    assert_eq!(status(&[]), Some(1), "a FAIL must fail");
+    assert_eq!(status(&["--known-failures", "C5,C4"]), Some(2), "a known FAIL leaves only 'not run'");
+    assert_eq!(status(&["--known-failures", "C5"]), Some(1), "another claim's listing does not excuse C4");
+}
