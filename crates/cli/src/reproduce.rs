@@ -105,7 +105,7 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
         cache_dir: a.cache.clone(),
         progress: !a.quiet,
         jobs: match a.jobs {
-            Some(j) => j.max(1),
+            Some(j) => j,
             None if a.profile == Profile::Paper => 1,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         },

@@ -164,7 +164,6 @@ fn section(
     Ok(out)
 }
 
-/// The manifest summary: one row per figure, the machine and the crate versions.
 /// Seconds of compute over the figures of `manifest`, each cell counted once (a figure that
 /// reads another's cells adds nothing).
 fn total_compute_s(manifest: &Manifest) -> f64 {
@@ -198,6 +197,7 @@ pub fn timing_summary(manifest: &Manifest, volatile: bool) -> String {
     )
 }
 
+/// The manifest summary: one row per figure, the machine and the crate versions.
 pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
     if manifest.figures.is_empty() {
         return "No figure has been run yet.\n".into();
