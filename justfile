@@ -44,5 +44,5 @@ check-figures:
 
 # Criterion benchmarks, then the closed-form table (e.g. `just bench 10000x64,50000x784`)
 bench shapes="":
-    {{ if shapes == "" { "" } else { "CFM_BENCH_SHAPES=" + shapes } }} cargo bench -p cfm-bench -- --noplot
+    {{ if shapes == "" { "" } else { "CFM_BENCH_SHAPES=" + shapes } }} cargo bench --workspace --bench closed_form --bench training -- --noplot
     cargo run --release -q -p cfm-bench --bin bench-table

@@ -6,7 +6,6 @@
 //! whose every field is non-numeric is taken as a header. Writes go to a temporary file that is
 //! renamed into place, so an error or an interruption never leaves a half-written file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{Error, Matrix, Result};
@@ -55,8 +54,22 @@ pub fn write_matrix(path: &Path, m: &Matrix) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with(path, |tmp| std::fs::write(tmp, bytes).map_err(|e| Error::io(tmp, e)))
+}
+
+/// Writes a file atomically: `write` fills a fresh temporary file (it receives its path) in the
+/// same directory as `path`, whose contents are then flushed to disk (`fsync`) and renamed over
+/// `path`, and the directory is synced so that the rename survives a crash. The temporary name
+/// is unique to the call (threads of one process writing the same path do not collide), and
+/// the temporary file is removed if `write` or the rename fails, so a reader of `path` sees the
+/// previous file or the whole new one, never a part, whatever interrupts the write (an error,
+/// Ctrl-C, kill -9: a killed writer leaves at most a `.name.*.tmp` file beside it).
+pub fn write_atomic_with<E: From<Error>>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -64,16 +77,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let name =
         path.file_name().ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.to_string_lossy()))
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(&dir, e))?;
+    write(tmp.path())?;
+    // `write` may have replaced the file at the temporary path: sync what is there now.
+    let synced = std::fs::File::open(tmp.path()).and_then(|f| f.sync_all());
+    synced.map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    // Durability of the rename itself; not every platform can sync a directory.
+    if let Ok(d) = std::fs::File::open(&dir) {
+        let _ = d.sync_all();
     }
     Ok(())
 }
@@ -297,5 +313,25 @@ mod tests {
         assert!(!dir.path().join("m.txt").exists());
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 2, "only the two inputs remain: {names:?}");
+    }
+
+    #[test]
+    fn concurrent_atomic_writes_of_one_path_never_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.bin");
+        std::thread::scope(|scope| {
+            for k in 0..4u8 {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(path, &[k; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() == 4096 && bytes.iter().all(|&b| b == bytes[0]));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("t.bin")], "no temporary file is left");
     }
 }

@@ -3,8 +3,9 @@
 //! - A directory is named by the SHA-256 of the canonical JSON of what determines its content
 //!   (training config, dataset identity, data shape, format version): same inputs, same
 //!   directory; any change, a new one.
-//! - Every file is written to a temporary name in the same directory and renamed into place, so
-//!   a reader never sees half a file and an interrupted write leaves the previous version.
+//! - Every file is written through [`cfm_core::io::write_atomic_with`] (a unique temporary file
+//!   in the same directory, synced, then renamed into place), so a reader never sees half a file
+//!   and an interrupted write leaves the previous version.
 //! - The training checkpoint is one safetensors file holding the weights (`param.<name>`), the
 //!   Adam moments, the EMA running sums, the step (`meta.step`) and the per-step losses
 //!   (`meta.loss`): everything a resumed run needs to continue bit-identically.
@@ -17,6 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use cfm_core::io::write_atomic_with;
+
 use crate::{Error, Result};
 
 /// Version of the on-disk formats; part of every content hash.
@@ -28,26 +31,11 @@ pub fn content_hash<T: Serialize>(key: &T) -> Result<String> {
     Ok(Sha256::digest(&json).iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Writes a file through `write` (which receives a temporary path) and renames it to `path`.
-fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name =
-        path.file_name().ok_or_else(|| Error::invalid(format!("{} is not a file path", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
-    if result.is_err() {
-        // Best effort: the temporary file is useless once the write failed.
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// Writes `value` as pretty JSON, atomically.
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| Error::invalid(format!("cannot serialise {}: {e}", path.display())))?;
-    write_atomic(path, |tmp| std::fs::write(tmp, text + "\n").map_err(|e| Error::io(tmp, e)))
+    Ok(cfm_core::io::write_atomic(path, (text + "\n").as_bytes())?)
 }
 
 /// Reads JSON written by [`write_json`].
@@ -59,7 +47,7 @@ pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Writes named tensors as safetensors, atomically.
 pub(crate) fn save_tensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    write_atomic(path, |tmp| {
+    write_atomic_with(path, |tmp| {
         candle_core::safetensors::save(tensors, tmp).map_err(|e| Error::format(tmp, e.to_string()))
     })
 }
@@ -140,7 +128,7 @@ mod tests {
         let names: Vec<_> =
             std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("x.json")]);
-        let failed = write_atomic(&path, |_| Err(Error::invalid("disk full")));
+        let failed = write_atomic_with(&path, |_| Err(Error::invalid("disk full")));
         assert!(failed.is_err());
         assert_eq!(read_json::<Vec<i32>>(&path).unwrap(), vec![3]);
     }
