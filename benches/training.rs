@@ -1,18 +1,25 @@
-//! Training-step throughput (MLP and a digits-scale U-Net on the 8x8 digits, batch 128) and the
-//! EFM overhead against the number of references M in {1, 128, 256, 1000}, which
-//! `bench-table` fits to the paper's cost model `b (a + M c)` (App. D.1: a = 4.3 ms, c = 0.9 us
-//! per sample on an L4 GPU with the CIFAR-10 U-Net).
+//! Training-step throughput and the EFM overhead against the number of references M in
+//! {1, 128, 256, 1000}, which `bench-table` fits to the paper's cost model `b (a + M c)`
+//! (App. D.1: a = 4.3 ms, c = 0.9 us per sample on an L4 GPU with the CIFAR-10 U-Net).
+//!
+//! `train_step/mlp_d64` and `train_step/mlp_d784` are the step of
+//! `../shared/bench/torch_mlp_step.py THREADS D` (PyTorch): the MLP 3 x 256 SELU with 32 time
+//! features, batch 128, CFM target, Adam at lr 1e-3 without warm-up, gradient clipping at 1,
+//! EMA 0.999 updated every step; d = 64 on the 8x8 digits, d = 784 on 1500 standard-normal
+//! points (the values do not change the cost). `unet_tiny_cfm` is the digits-scale U-Net.
 
 use candle_core::Device;
 use cfm_core::efm::RefMode;
-use cfm_nn::{AdamConfig, MlpConfig, ModelConfig, Target, TrainConfig, Trainer, UNetConfig};
+use cfm_core::{Matrix, Stream};
+use cfm_nn::{AdamConfig, EmaConfig, MlpConfig, ModelConfig, Target, TrainConfig, Trainer, UNetConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: usize = 128;
 
 fn config(model: ModelConfig, target: Target) -> TrainConfig {
     let mut c = TrainConfig::paper(model, target, 1_000_000);
-    c.adam = AdamConfig::plain(1e-3);
+    c.adam = AdamConfig { grad_clip: Some(1.0), ..AdamConfig::plain(1e-3) };
+    c.ema = EmaConfig { decay: 0.999, start: 1 };
     c
 }
 
@@ -23,12 +30,14 @@ fn training(c: &mut Criterion) {
     let mut g = c.benchmark_group("train_step");
     g.throughput(Throughput::Elements(BATCH as u64));
     g.sample_size(10);
-    for (name, model, target) in [
-        ("mlp_cfm", mlp(), Target::Cfm),
-        ("mlp_otcfm", mlp(), Target::OtCfm),
-        ("unet_tiny_cfm", ModelConfig::UNet(UNetConfig::tiny()), Target::Cfm),
+    let wide = Matrix::from_vec(1500, 784, Stream::new(0).normal_vec(1500 * 784)).unwrap();
+    for (name, model, target, data, image) in [
+        ("mlp_d64", mlp(), Target::Cfm, &data, image),
+        ("mlp_d784", mlp(), Target::Cfm, &wide, None),
+        ("mlp_otcfm", mlp(), Target::OtCfm, &data, image),
+        ("unet_tiny_cfm", ModelConfig::UNet(UNetConfig::tiny()), Target::Cfm, &data, image),
     ] {
-        let mut trainer = Trainer::new(&config(model, target), &data, image, &Device::Cpu).unwrap();
+        let mut trainer = Trainer::new(&config(model, target), data, image, &Device::Cpu).unwrap();
         g.bench_function(name, |b| b.iter(|| trainer.step().unwrap()));
     }
     g.finish();

@@ -25,6 +25,7 @@ pub mod ode;
 pub mod reference;
 pub mod rng;
 pub mod targets;
+mod ziggurat;
 
 pub use closed_form::{ClosedForm, Evaluation, Options, WeightSummary};
 pub use error::{Error, Result};

@@ -254,6 +254,50 @@ pub fn gemm_nn<T: GemmScalar>(
     }
 }
 
+/// `c (+)= a^T * b` for row-major `a` (`k x m`), `b` (`k x n`), `c` (`m x n`), as [`gemm_nt`]
+/// (the weight gradient `dW = dH^T A` of a linear layer).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_tn<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
+    assert!(k > 0 && a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: bounds asserted above: lhs = a^T read as (m x k) with column stride m and row
+    // stride 1, rhs = b (k x n, row stride n), dst (m x n, row stride n).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            m as isize,
+            1,
+            b.as_ptr(),
+            1,
+            n as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            threads(parallel),
+        )
+    }
+}
+
 /// `a * b^T` as a new `a.rows() x b.rows()` matrix.
 pub fn matmul_nt(a: &Matrix, b: &Matrix) -> Matrix {
     assert_eq!(a.cols, b.cols, "inner dimensions differ");
@@ -286,6 +330,16 @@ mod tests {
         gemm_nn(3, 5, 4, a.as_slice(), &bt, c2.as_mut_slice(), true, false);
         for (x, y) in c2.as_slice().iter().zip(c.as_slice()) {
             assert!((x - 2.0 * y).abs() < 1e-4);
+        }
+        // a (3 x 4) read as k = 3 rows of m = 4: a^T b2 with b2 (3 x 5).
+        let b2 = Matrix::from_vec(3, 5, (0..15).map(|v| (v as f32).cos()).collect()).unwrap();
+        let mut c3 = vec![0f32; 20];
+        gemm_tn(4, 5, 3, a.as_slice(), b2.as_slice(), &mut c3, false, true);
+        for i in 0..4 {
+            for j in 0..5 {
+                let want: f64 = (0..3).map(|p| a.row(p)[i] as f64 * b2.row(p)[j] as f64).sum();
+                assert!((c3[i * 5 + j] as f64 - want).abs() < 1e-5, "{i},{j}");
+            }
         }
     }
 

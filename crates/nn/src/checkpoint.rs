@@ -23,7 +23,7 @@ use cfm_core::io::write_atomic_with;
 use crate::{Error, Result};
 
 /// Version of the on-disk formats; part of every content hash.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Hex SHA-256 of the canonical JSON of `key` (struct fields in declaration order).
 pub fn content_hash<T: Serialize>(key: &T) -> Result<String> {

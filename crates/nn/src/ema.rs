@@ -125,10 +125,85 @@ impl Ema {
     }
 }
 
+/// The same average over one flat parameter buffer (the MLP on the CPU).
+#[derive(Clone, Debug)]
+pub struct FlatEma {
+    config: EmaConfig,
+    acc: Option<Vec<f32>>,
+}
+
+impl FlatEma {
+    /// An EMA that has not started.
+    pub fn new(config: EmaConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self { config, acc: None })
+    }
+
+    /// Folds in the weights `params` after optimiser step `k`.
+    pub fn update(&mut self, k: u64, params: &[f32]) {
+        if k < self.config.start {
+            return;
+        }
+        let b = self.config.decay as f32;
+        match self.acc.as_mut() {
+            Some(acc) if k > self.config.start => {
+                acc.iter_mut().zip(params).for_each(|(a, &p)| *a = b * *a + (1.0 - b) * p);
+            }
+            _ => self.acc = Some(params.iter().map(|&p| (1.0 - b) * p).collect()),
+        }
+    }
+
+    /// The bias-corrected average after step `k` (the weights themselves before the start).
+    pub fn weights(&self, k: u64, params: &[f32]) -> Vec<f32> {
+        match &self.acc {
+            Some(acc) if k >= self.config.start => {
+                let norm = 1.0 - self.config.decay.powf((k - self.config.start + 1) as f64);
+                let inv = (1.0 / norm) as f32;
+                acc.iter().map(|a| a * inv).collect()
+            }
+            _ => params.to_vec(),
+        }
+    }
+
+    /// The running sum `a_k`, once started.
+    pub(crate) fn running_sum(&self) -> Option<&[f32]> {
+        self.acc.as_deref()
+    }
+
+    /// Restores the running sum saved from [`FlatEma::running_sum`] after step `k`.
+    pub(crate) fn restore(&mut self, acc: Option<Vec<f32>>, k: u64) -> Result<()> {
+        if k >= self.config.start && acc.is_none() {
+            return Err(Error::invalid(format!("EMA state missing after step {k}")));
+        }
+        self.acc = if k >= self.config.start { acc } else { None };
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn flat_and_tensor_averages_agree() {
+        let var = Var::from_tensor(&Tensor::new(&[0.0f32, 0.0], &Device::Cpu).unwrap()).unwrap();
+        let vars = vec![("w".to_string(), var.clone())];
+        let cfg = EmaConfig { decay: 0.8, start: 2 };
+        let (mut tensor, mut flat) = (Ema::new(cfg.clone()).unwrap(), FlatEma::new(cfg).unwrap());
+        for k in 1..=5u64 {
+            let p = [k as f32, -(k as f32).sqrt()];
+            var.set(&Tensor::new(&p, &Device::Cpu).unwrap()).unwrap();
+            tensor.update(k, &vars).unwrap();
+            flat.update(k, &p);
+            let want = tensor.weights(k, &vars).unwrap()[0].to_vec1::<f32>().unwrap();
+            let got = flat.weights(k, &p);
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+                "step {k}: {got:?} vs {want:?}"
+            );
+        }
+    }
 
     #[test]
     fn bias_corrected_average_matches_the_formula() {

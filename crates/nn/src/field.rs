@@ -1,12 +1,14 @@
 //! A trained network as a [`VelocityField`], so that every solver of [`cfm_core::ode`] (and
 //! the hybrid sampler [`cfm_core::ode::Hybrid`]) samples from it like from the closed form.
+//! A network that predicts `x1` ([`Output::X1`]) gives the velocity `(x1_hat - x) / (1 - t)`,
+//! and is never evaluated at `t = 1`.
 
 use candle_core::{Device, Tensor};
 use cfm_core::{Matrix, VelocityField};
 
 use crate::Result;
-use crate::models::Network;
 use crate::models::layers::to_tensor;
+use crate::models::{Network, Output};
 
 /// A velocity network evaluated in batches of at most [`NetworkField::batch`] rows.
 pub struct NetworkField {
@@ -14,16 +16,17 @@ pub struct NetworkField {
     dim: usize,
     device: Device,
     batch: usize,
+    output: Output,
 }
 
 impl NetworkField {
     /// Rows per forward pass by default: 4096 for the MLP, 256 for the U-Net.
-    pub(crate) fn new(net: Network, dim: usize, device: &Device) -> Self {
+    pub(crate) fn new(net: Network, dim: usize, output: Output, device: &Device) -> Self {
         let batch = match net {
             Network::Mlp(_) => 4096,
             Network::UNet(_) => 256,
         };
-        Self { net, dim, device: device.clone(), batch }
+        Self { net, dim, device: device.clone(), batch, output }
     }
 
     /// The same field evaluated `batch` rows at a time (at least 1).
@@ -48,15 +51,27 @@ impl NetworkField {
                 ts.len()
             )));
         }
-        let mut out = Vec::with_capacity(x.rows() * self.dim);
-        for start in (0..x.rows()).step_by(self.batch) {
-            let end = (start + self.batch).min(x.rows());
-            let xb = to_tensor(&x.slice_rows(start, end), &self.device)?;
-            let t: Vec<f32> = ts[start..end].iter().map(|&t| t as f32).collect();
-            let t = Tensor::from_vec(t, end - start, &self.device)?;
-            let v = self.net.forward(&xb, &t, None)?;
-            out.extend(v.flatten_all()?.to_vec1::<f32>()?);
+        if self.output == Output::X1 && ts.iter().any(|&t| t >= 1.0) {
+            return Err(crate::Error::invalid(
+                "an x1-predicting network has no velocity at t = 1: (x1_hat - x) / (1 - t)",
+            ));
         }
+        let t32: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
+        let mut out = match &self.net {
+            Network::Mlp(m) => m.evaluate(x.as_slice(), &t32, self.batch),
+            Network::UNet(_) => {
+                let mut out = Vec::with_capacity(x.rows() * self.dim);
+                for start in (0..x.rows()).step_by(self.batch) {
+                    let end = (start + self.batch).min(x.rows());
+                    let xb = to_tensor(&x.slice_rows(start, end), &self.device)?;
+                    let t = Tensor::from_slice(&t32[start..end], end - start, &self.device)?;
+                    let v = self.net.forward(&xb, &t, None)?;
+                    out.extend(v.flatten_all()?.to_vec1::<f32>()?);
+                }
+                out
+            }
+        };
+        self.output.to_velocity(&mut out, x.as_slice(), &t32);
         Ok(Matrix::from_vec(x.rows(), self.dim, out)?)
     }
 }

@@ -50,7 +50,7 @@ pub use classifier::{Classifier, ClassifierConfig, Labelled};
 pub use ema::EmaConfig;
 pub use error::{Error, Result};
 pub use field::NetworkField;
-pub use models::{ImageShape, MlpConfig, ModelConfig, UNetConfig};
+pub use models::{ImageShape, MlpConfig, ModelConfig, Output, UNetConfig};
 pub use train::{RunOptions, Target, TimeWindow, TrainConfig, TrainSet, Trainer, model_dir, train};
 pub use trained::{ModelCard, TrainedModel, Weights};
 

@@ -109,7 +109,7 @@ impl TrainedModel {
 
     /// The network with the chosen weights as a [`cfm_core::VelocityField`].
     pub fn field_with(&self, which: Weights) -> Result<NetworkField> {
-        Ok(NetworkField::new(self.network(which)?, self.card.dim, &self.device))
+        Ok(NetworkField::new(self.network(which)?, self.card.dim, self.card.config.output, &self.device))
     }
 
     /// Writes `model.json` then `model.safetensors` into `dir`, each atomically.

@@ -95,6 +95,8 @@ pub fn gaussian(n: usize, d: usize, stream: &Stream) -> Matrix {
 fn quick(model: ModelConfig, target: Target, steps: u64, batch_size: usize, lr: f64) -> TrainConfig {
     TrainConfig {
         model,
+        output: cfm_nn::Output::Velocity,
+        rescaled: false,
         target,
         steps,
         batch_size,
@@ -134,21 +136,47 @@ fn sample(field: &dyn VelocityField, n: usize, seed: u64) -> Matrix {
     integrate(field, &noise, Solver::Euler { steps: 100 }, false).unwrap().x
 }
 
-#[test]
-fn one_training_point_is_reproduced() {
+/// A network trained on one point, minibatches of that point (B = min(128, n) = 1).
+fn one_point_model(output: cfm_nn::Output, rescaled: bool, steps: u64) -> (Matrix, TrainedModel) {
     let point = Matrix::from_vec(1, 4, vec![1.5, -0.5, 0.8, -2.0]).unwrap();
-    let cfg =
-        quick(ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16 }), Target::Cfm, 3000, 64, 2e-3);
+    let mut cfg =
+        quick(ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16 }), Target::Cfm, steps, 1, 2e-3);
+    (cfg.output, cfg.rescaled) = (output, rescaled);
     let mut trainer = Trainer::new(&cfg, &point, None, &candle_core::Device::Cpu).unwrap();
     for _ in 0..cfg.steps {
         trainer.step().unwrap();
     }
     let model = trainer.model("one-point").unwrap();
+    (point, model)
+}
+
+/// Largest and mean distance of 200 samples of `model` to `point`.
+fn spread(model: &TrainedModel, point: &Matrix) -> (f64, f64) {
     let x = sample(&model.field().unwrap(), 200, 1);
-    let worst = x.iter_rows().map(|r| sq_dist(r, point.row(0)).sqrt()).fold(0.0, f64::max);
-    let mean = x.iter_rows().map(|r| sq_dist(r, point.row(0)).sqrt()).sum::<f64>() / 200.0;
-    eprintln!("one point: largest distance {worst:.4}, mean {mean:.4}");
-    assert!(worst < 0.15, "largest distance to the training point {worst}");
+    let dists: Vec<f64> = x.iter_rows().map(|r| sq_dist(r, point.row(0)).sqrt()).collect();
+    (dists.iter().copied().fold(0.0, f64::max), dists.iter().sum::<f64>() / 200.0)
+}
+
+#[test]
+fn one_training_point_is_reproduced() {
+    let (point, model) = one_point_model(cfm_nn::Output::Velocity, false, 100_000);
+    let (worst, mean) = spread(&model, &point);
+    eprintln!("one point, velocity output: largest distance {worst:.4}, mean {mean:.4}");
+    // A velocity network fits the field's blow-up near t = 1 slowly (one sample a step here):
+    // samples land near the point, with a tail the x1 parameterisation does not have (below).
+    assert!(mean < 0.1 && worst < 0.3, "distances to the training point: mean {mean}, largest {worst}");
+}
+
+#[test]
+fn an_x1_predicting_model_of_one_point_sends_every_noise_to_it() {
+    // The rescaled loss is ||x1_hat - x1||^2: the network learns the constant x1.
+    let (point, model) = one_point_model(cfm_nn::Output::X1, true, 2_000);
+    let (worst, mean) = spread(&model, &point);
+    eprintln!("one point, x1 output: largest distance {worst:.4}, mean {mean:.4}");
+    assert!(worst < 0.05, "largest distance to the training point {worst}");
+    // Its velocity is (x1_hat - x) / (1 - t): there is none at t = 1.
+    let field = model.field().unwrap();
+    assert!(field.evaluate(&point, &[1.0]).is_err());
 }
 
 #[test]
@@ -178,8 +206,8 @@ fn two_moons_samples_generalise() {
 fn efm_with_all_references_is_the_closed_form() {
     let data = gaussian(30, 3, &Stream::new(3));
     let mlp = ModelConfig::Mlp(MlpConfig::toy());
-    let cfg = quick(mlp, Target::Efm { m: 30, refs: RefMode::Paper }, 10, 256, 1e-3);
-    let trainer = Trainer::new(&cfg, &data, None, &candle_core::Device::Cpu).unwrap();
+    let cfg = quick(mlp, Target::Efm { m: 30, refs: RefMode::Paper }, 10, 30, 1e-3);
+    let mut trainer = Trainer::new(&cfg, &data, None, &candle_core::Device::Cpu).unwrap();
     let batch = trainer.batch(4).unwrap();
     assert_eq!(batch.x1, data.select_rows(&batch.x1_idx));
     let exact = ClosedForm::new(data.clone()).unwrap().evaluate(&batch.xt, &batch.t, false).unwrap().velocity;
@@ -371,10 +399,10 @@ fn interrupted_training_resumes_bit_identically() {
 #[test]
 fn training_times_stay_in_the_window() {
     let data = gaussian(10, 2, &Stream::new(14));
-    let mut cfg = quick(ModelConfig::Mlp(MlpConfig::toy()), Target::Cfm, 5, 500, 1e-3);
+    let mut cfg = quick(ModelConfig::Mlp(MlpConfig::toy()), Target::Cfm, 5, 10, 1e-3);
     cfg.time = TimeWindow { t_min: 0.2, t_max: 0.4 };
-    let trainer = Trainer::new(&cfg, &data, None, &candle_core::Device::Cpu).unwrap();
-    let t = trainer.batch(0).unwrap().t;
+    let mut trainer = Trainer::new(&cfg, &data, None, &candle_core::Device::Cpu).unwrap();
+    let t: Vec<f64> = (0..50).flat_map(|k| trainer.batch(k).unwrap().t).collect();
     assert!(t.iter().all(|t| (0.2..0.4).contains(t)));
     assert!(t.iter().any(|&t| t < 0.25) && t.iter().any(|&t| t > 0.35));
 }

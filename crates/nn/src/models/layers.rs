@@ -12,7 +12,7 @@ use cfm_core::Stream;
 use rayon::prelude::*;
 
 /// `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
-fn fan_in_uniform(fan_in: usize) -> Init {
+pub(crate) fn fan_in_uniform(fan_in: usize) -> Init {
     let b = 1.0 / (fan_in as f64).sqrt();
     Init::Uniform { lo: -b, up: b }
 }

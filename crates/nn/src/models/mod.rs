@@ -11,12 +11,47 @@ use candle_nn::VarBuilder;
 use cfm_core::Stream;
 use serde::{Deserialize, Serialize};
 
-pub use mlp::{Mlp, MlpConfig};
+pub use mlp::{Mlp, MlpConfig, Workspace};
 pub use unet::{UNet, UNetConfig};
 
 use crate::{Error, Result};
 
 pub use cfm_core::datasets::ImageShape;
+
+/// What the network outputs, and so how its output becomes a velocity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    /// The velocity `u_theta(x, t)` itself.
+    #[default]
+    Velocity,
+    /// A prediction `x1_hat` of the data point that generated `x`, with
+    /// `u_theta(x, t) = (x1_hat - x) / (1 - t)`: the official code's `decoupled` option. Its
+    /// velocity is never evaluated at `t = 1` (the ODE solvers stop short of it).
+    X1,
+}
+
+impl Output {
+    /// Turns the outputs `y` (rows of `x.len() / t.len()` values) at inputs `x` and times `t`
+    /// into velocities, in place.
+    pub fn to_velocity(self, y: &mut [f32], x: &[f32], t: &[f32]) {
+        if self == Output::X1 {
+            let d = x.len() / t.len().max(1);
+            for ((yr, xr), &tb) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).zip(t) {
+                let s = 1.0 / (1.0 - tb);
+                yr.iter_mut().zip(xr).for_each(|(v, &xv)| *v = (*v - xv) * s);
+            }
+        }
+    }
+
+    /// The name used on the command line and in tables (`velocity`, `x1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Output::Velocity => "velocity",
+            Output::X1 => "x1",
+        }
+    }
+}
 
 /// Which velocity network to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,7 +126,7 @@ impl Network {
     /// holds the step's stream.
     pub(crate) fn forward(&self, x: &Tensor, t: &Tensor, dropout: Option<&Stream>) -> Result<Tensor> {
         Ok(match self {
-            Network::Mlp(m) => m.forward(x, t)?,
+            Network::Mlp(m) => m.forward_tensor(x, t)?,
             Network::UNet(u) => u.forward(x, t, dropout)?,
         })
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adam::AdamConfig;
 use crate::ema::EmaConfig;
-use crate::models::ModelConfig;
+use crate::models::{ModelConfig, Output};
 use crate::{Error, Result};
 
 /// The regression target of the flow matching loss.
@@ -49,11 +49,17 @@ impl Default for TimeWindow {
 pub struct TrainConfig {
     /// Network architecture.
     pub model: ModelConfig,
+    /// What the network outputs: the velocity, or a prediction of `x1`.
+    pub output: Output,
+    /// Weight the loss of each sample by `(1 - t)^2` (the official code's `rescaled`); with
+    /// [`Output::X1`] and the CFM target the loss is then `||x1_hat - x1||^2`.
+    pub rescaled: bool,
     /// Regression target.
     pub target: Target,
     /// Optimiser steps.
     pub steps: u64,
-    /// Minibatch size `B` (training points drawn uniformly with replacement).
+    /// Minibatch size `B`, at most the training-set size: epochs of `floor(n / B)` batches
+    /// drawn without replacement ([`super::batch`]).
     pub batch_size: usize,
     /// Optimiser.
     pub adam: AdamConfig,
@@ -65,15 +71,26 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// The paper's minibatch size.
+pub const PAPER_BATCH: usize = 128;
+
 impl TrainConfig {
-    /// The paper's image settings (batch 128, Adam lr `2e-4` with 5000 warm-up steps, clipping
-    /// at 1, EMA 0.9999 from step 1000, `t ~ U[0, 1)`, seed 0) for `model`, `target`, `steps`.
+    /// The official code's minibatch on `n` training points: `B = min(128, n)`.
+    pub fn paper_batch(n: usize) -> usize {
+        PAPER_BATCH.min(n)
+    }
+
+    /// The paper's image settings (velocity output, unweighted loss, batch 128, Adam lr `2e-4`
+    /// with 5000 warm-up steps, clipping at 1, EMA 0.9999 from step 1000, `t ~ U[0, 1)`, seed 0)
+    /// for `model`, `target`, `steps`.
     pub fn paper(model: ModelConfig, target: Target, steps: u64) -> Self {
         Self {
             model,
+            output: Output::Velocity,
+            rescaled: false,
             target,
             steps,
-            batch_size: 128,
+            batch_size: PAPER_BATCH,
             adam: AdamConfig::paper(),
             ema: EmaConfig::paper(),
             time: TimeWindow::default(),
@@ -93,6 +110,13 @@ impl TrainConfig {
         }
         if n == 0 {
             return Err(Error::invalid("the training set is empty"));
+        }
+        if self.batch_size > n {
+            return Err(Error::invalid(format!(
+                "batch_size = {} exceeds the {n} training points: minibatches are drawn without replacement \
+                 within an epoch, so use a batch of at most n (the official code: min(128, n))",
+                self.batch_size
+            )));
         }
         let TimeWindow { t_min, t_max } = self.time;
         if !(0.0 <= t_min && t_min < t_max && t_max <= 1.0) {

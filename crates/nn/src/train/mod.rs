@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use cfm_core::Matrix;
 use serde::Serialize;
 
-pub use batch::{Batch, regression_target, sample_batch};
+pub use batch::{Batch, Epochs, make_batch, regression_target};
 pub use config::{Target, TimeWindow, TrainConfig};
 pub use trainer::{StepReport, Trainer};
 

@@ -1,4 +1,10 @@
-//! The training loop, one step at a time: sample a minibatch, regress, clip, Adam, EMA.
+//! The training loop, one step at a time: the next minibatch, the loss, its gradient,
+//! clipping, Adam, EMA.
+//!
+//! Two engines run the same step. The MLP runs its own forward and backward passes on the CPU
+//! ([`crate::models::mlp`]) with the flat optimiser and average ([`FlatAdam`], [`FlatEma`]);
+//! the U-Net runs on candle's autograd on its device with [`Adam`] and [`Ema`]. Both save the
+//! same checkpoint format (`param.<name>`, `adam.m.<name>`, `adam.v.<name>`, `ema.acc.<name>`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,14 +13,14 @@ use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 use cfm_core::{Matrix, Stream};
 
-use super::batch::{Batch, sample_batch};
+use super::batch::{Batch, Epochs, make_batch};
 use super::config::TrainConfig;
-use crate::adam::Adam;
+use crate::adam::{Adam, FlatAdam, StepStats};
 use crate::checkpoint::Checkpoint;
-use crate::ema::Ema;
+use crate::ema::{Ema, FlatEma};
 use crate::init::{seeded_builder, sorted_vars};
 use crate::models::layers::to_tensor;
-use crate::models::{ImageShape, Network};
+use crate::models::{ImageShape, Mlp, ModelConfig, Network, Output, Workspace};
 use crate::trained::{ModelCard, TrainedModel};
 use crate::{Error, Result};
 
@@ -29,6 +35,30 @@ pub struct StepReport {
     pub lr: f64,
 }
 
+/// The MLP's engine: its own passes, flat optimiser state, buffers allocated once.
+struct MlpEngine {
+    net: Mlp,
+    ws: Workspace,
+    grads: Vec<f32>,
+    dy: Vec<f32>,
+    adam: FlatAdam,
+    ema: FlatEma,
+}
+
+/// The U-Net's engine: candle's autograd on `device`.
+struct Autograd {
+    device: Device,
+    vars: Vec<(String, Var)>,
+    net: Network,
+    adam: Adam,
+    ema: Ema,
+}
+
+enum Engine {
+    Mlp(Box<MlpEngine>),
+    Autograd(Box<Autograd>),
+}
+
 /// A training run in memory. Weights start from `Stream::new(seed).derive("init")` (one
 /// stream per variable name, see [`crate::init`]); minibatches come from
 /// `Stream::new(seed).derive("train")` as [`super::batch`] says.
@@ -36,18 +66,84 @@ pub struct Trainer<'a> {
     config: TrainConfig,
     data: &'a Matrix,
     image: Option<ImageShape>,
-    device: Device,
-    vars: Vec<(String, Var)>,
-    net: Network,
-    adam: Adam,
-    ema: Ema,
+    engine: Engine,
     root: Stream,
+    epochs: Epochs,
     losses: Vec<f32>,
 }
 
+/// `mean_b w_b sum_j (u_theta - u)^2 / (B d)` and its gradient `dy` with respect to the
+/// network's outputs `y`: `u_theta = y` or `(y - x_t) / (1 - t)` ([`Output`]), `w_b` the
+/// `(1 - t)^2` rescaling or 1.
+fn loss_and_grad(config: &TrainConfig, y: &[f32], batch: &Batch, dy: &mut [f32]) -> f32 {
+    let d = batch.xt.cols();
+    let scale = 2.0 / y.len() as f64;
+    let mut loss = 0.0f64;
+    for (b, &t) in batch.t.iter().enumerate() {
+        let s = if config.output == Output::X1 { 1.0 / (1.0 - t) } else { 1.0 };
+        let w = if config.rescaled { (1.0 - t) * (1.0 - t) } else { 1.0 };
+        let (yr, xr, ur) = (&y[b * d..(b + 1) * d], batch.xt.row(b), batch.target.row(b));
+        let g = (scale * w * s) as f32;
+        let mut row = 0.0f64;
+        for j in 0..d {
+            let u = if config.output == Output::X1 { (yr[j] - xr[j]) * s as f32 } else { yr[j] };
+            let diff = u - ur[j];
+            row += diff as f64 * diff as f64;
+            dy[b * d + j] = g * diff;
+        }
+        loss += w * row;
+    }
+    (loss / y.len() as f64) as f32
+}
+
+impl MlpEngine {
+    fn step(&mut self, config: &TrainConfig, batch: &Batch) -> (f32, StepStats) {
+        let t: Vec<f32> = batch.t.iter().map(|&t| t as f32).collect();
+        let y = self.net.forward(batch.xt.as_slice(), &t, &mut self.ws);
+        self.dy.resize(y.len(), 0.0);
+        let loss = loss_and_grad(config, y, batch, &mut self.dy);
+        self.net.backward(&self.dy, &mut self.ws, &mut self.grads);
+        let stats = self.adam.step(self.net.params_mut(), &self.grads);
+        self.ema.update(self.adam.steps(), self.net.params());
+        (loss, stats)
+    }
+
+    fn named(&self, flat: &[f32]) -> Result<Vec<(String, Tensor)>> {
+        Ok(self.net.tensors(flat, &Device::Cpu)?)
+    }
+}
+
+impl Autograd {
+    fn step(&mut self, config: &TrainConfig, batch: &Batch, stream: &Stream) -> Result<(f32, StepStats)> {
+        let xt = to_tensor(&batch.xt, &self.device)?;
+        let t32: Vec<f32> = batch.t.iter().map(|&t| t as f32).collect();
+        let t = Tensor::from_vec(t32, batch.t.len(), &self.device)?;
+        let target = to_tensor(&batch.target, &self.device)?;
+        let pred = self.net.forward(&xt, &t, Some(&stream.derive("dropout")))?;
+        let column = |v: Vec<f32>| Tensor::from_vec(v, (batch.t.len(), 1), &self.device);
+        let u = match config.output {
+            Output::Velocity => pred,
+            Output::X1 => {
+                let inv = column(batch.t.iter().map(|&t| (1.0 / (1.0 - t)) as f32).collect())?;
+                pred.sub(&xt)?.broadcast_mul(&inv)?
+            }
+        };
+        let sq = u.sub(&target)?.sqr()?;
+        let loss = if config.rescaled {
+            let w = column(batch.t.iter().map(|&t| ((1.0 - t) * (1.0 - t)) as f32).collect())?;
+            sq.broadcast_mul(&w)?.mean_all()?
+        } else {
+            sq.mean_all()?
+        };
+        let stats = self.adam.step(&loss.backward()?)?;
+        self.ema.update(self.adam.steps(), &self.vars)?;
+        Ok((loss.to_scalar::<f32>()?, stats))
+    }
+}
+
 impl<'a> Trainer<'a> {
-    /// A fresh run on `data` (`n x d`, images flattened `C x H x W` when `image` is given) on
-    /// `device`.
+    /// A fresh run on `data` (`n x d`, images flattened `C x H x W` when `image` is given); the
+    /// U-Net runs on `device`, the MLP on the CPU.
     pub fn new(
         config: &TrainConfig,
         data: &'a Matrix,
@@ -58,25 +154,62 @@ impl<'a> Trainer<'a> {
         data.check_finite("training data")?;
         let map = VarMap::new();
         let init = Stream::new(config.seed).derive("init");
-        let net = Network::new(&config.model, data.cols(), image, seeded_builder(&map, Some(init), device))?;
-        let vars = sorted_vars(&map);
+        let engine = match &config.model {
+            ModelConfig::Mlp(_) => {
+                let net = match Network::new(
+                    &config.model,
+                    data.cols(),
+                    image,
+                    seeded_builder(&map, Some(init), &Device::Cpu),
+                )? {
+                    Network::Mlp(m) => m,
+                    Network::UNet(_) => unreachable!("an MLP config builds an MLP"),
+                };
+                let len = net.params().len();
+                Engine::Mlp(Box::new(MlpEngine {
+                    ws: Workspace::default(),
+                    grads: vec![0.0; len],
+                    dy: Vec::new(),
+                    adam: FlatAdam::new(len, config.adam.clone())?,
+                    ema: FlatEma::new(config.ema.clone())?,
+                    net,
+                }))
+            }
+            ModelConfig::UNet(_) => {
+                let net = Network::new(
+                    &config.model,
+                    data.cols(),
+                    image,
+                    seeded_builder(&map, Some(init), device),
+                )?;
+                let vars = sorted_vars(&map);
+                Engine::Autograd(Box::new(Autograd {
+                    adam: Adam::new(vars.clone(), config.adam.clone())?,
+                    ema: Ema::new(config.ema.clone())?,
+                    device: device.clone(),
+                    vars,
+                    net,
+                }))
+            }
+        };
+        let root = Stream::new(config.seed).derive("train");
         Ok(Self {
-            adam: Adam::new(vars.clone(), config.adam.clone())?,
-            ema: Ema::new(config.ema.clone())?,
+            epochs: Epochs::new(&root, data.rows(), config.batch_size),
             config: config.clone(),
             data,
             image,
-            device: device.clone(),
-            vars,
-            net,
-            root: Stream::new(config.seed).derive("train"),
+            engine,
+            root,
             losses: Vec::new(),
         })
     }
 
     /// Optimiser steps done.
     pub fn steps_done(&self) -> u64 {
-        self.adam.steps()
+        match &self.engine {
+            Engine::Mlp(e) => e.adam.steps(),
+            Engine::Autograd(e) => e.adam.steps(),
+        }
     }
 
     /// Loss of every step so far.
@@ -84,9 +217,15 @@ impl<'a> Trainer<'a> {
         &self.losses
     }
 
+    /// Optimiser steps per epoch, `floor(n / B)`.
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.epochs.steps_per_epoch()
+    }
+
     /// The minibatch of step `k` (0-based), as [`Trainer::step`] draws it.
-    pub fn batch(&self, k: u64) -> Result<Batch> {
-        sample_batch(&self.config, self.data, &self.step_stream(k))
+    pub fn batch(&mut self, k: u64) -> Result<Batch> {
+        let idx = self.epochs.indices(k);
+        make_batch(&self.config, self.data, idx, &self.step_stream(k))
     }
 
     fn step_stream(&self, k: u64) -> Stream {
@@ -96,17 +235,12 @@ impl<'a> Trainer<'a> {
     /// One optimiser step: the next minibatch, the loss, its gradient, Adam, then the EMA.
     pub fn step(&mut self) -> Result<StepReport> {
         let k = self.steps_done();
+        let batch = self.batch(k)?;
         let stream = self.step_stream(k);
-        let batch = sample_batch(&self.config, self.data, &stream)?;
-        let xt = to_tensor(&batch.xt, &self.device)?;
-        let t32: Vec<f32> = batch.t.iter().map(|&t| t as f32).collect();
-        let t = Tensor::from_vec(t32, batch.t.len(), &self.device)?;
-        let target = to_tensor(&batch.target, &self.device)?;
-        let pred = self.net.forward(&xt, &t, Some(&stream.derive("dropout")))?;
-        let loss = pred.sub(&target)?.sqr()?.mean_all()?;
-        let stats = self.adam.step(&loss.backward()?)?;
-        self.ema.update(self.steps_done(), &self.vars)?;
-        let loss = loss.to_scalar::<f32>()?;
+        let (loss, stats) = match &mut self.engine {
+            Engine::Mlp(e) => e.step(&self.config, &batch),
+            Engine::Autograd(e) => e.step(&self.config, &batch, &stream)?,
+        };
         if !loss.is_finite() {
             return Err(Error::invalid(format!(
                 "training diverged at step {}: loss is {loss}; lower the learning rate or enable gradient clipping",
@@ -117,37 +251,74 @@ impl<'a> Trainer<'a> {
         Ok(StepReport { loss, grad_norm: stats.grad_norm, lr: stats.lr })
     }
 
+    /// The weights, optimiser and EMA states as named tensors (checkpoint names).
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        match &self.engine {
+            Engine::Mlp(e) => {
+                let (m, v) = e.adam.moments();
+                let mut parts = vec![("param", e.net.params()), ("adam.m", m), ("adam.v", v)];
+                if let Some(acc) = e.ema.running_sum() {
+                    parts.push(("ema.acc", acc));
+                }
+                for (prefix, flat) in parts {
+                    for (name, t) in e.named(flat)? {
+                        out.insert(format!("{prefix}.{name}"), t);
+                    }
+                }
+            }
+            Engine::Autograd(e) => {
+                for (name, v) in &e.vars {
+                    out.insert(format!("param.{name}"), v.as_tensor().clone());
+                }
+                e.adam.save_state(&mut out);
+                e.ema.save_state(&e.vars, &mut out);
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes the full training state to `path`, atomically.
     pub fn save_checkpoint(&self, path: &Path) -> Result<()> {
-        let mut tensors = HashMap::new();
-        for (name, v) in &self.vars {
-            tensors.insert(format!("param.{name}"), v.as_tensor().clone());
-        }
-        self.adam.save_state(&mut tensors);
-        self.ema.save_state(&self.vars, &mut tensors);
-        Checkpoint { step: self.steps_done(), losses: self.losses.clone(), tensors }.save(path)
+        Checkpoint { step: self.steps_done(), losses: self.losses.clone(), tensors: self.state()? }.save(path)
     }
 
     /// Restores the state written by [`Trainer::save_checkpoint`] for the same config and data.
     pub fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
-        let ck = Checkpoint::load(path, &self.device)?;
+        let device = match &self.engine {
+            Engine::Mlp(_) => Device::Cpu,
+            Engine::Autograd(e) => e.device.clone(),
+        };
+        let ck = Checkpoint::load(path, &device)?;
         if ck.step > self.config.steps {
             return Err(Error::format(
                 path,
                 format!("checkpoint at step {} > {} steps", ck.step, self.config.steps),
             ));
         }
-        for (name, var) in &self.vars {
-            let t = ck
-                .tensors
-                .get(&format!("param.{name}"))
-                .ok_or_else(|| Error::format(path, format!("checkpoint has no weights for {name}")))?;
-            var.set(t).map_err(|e| Error::format(path, format!("weights of {name}: {e}")))?;
+        let bad = |e: String| Error::format(path, e);
+        match &mut self.engine {
+            Engine::Mlp(e) => {
+                let params = e.net.flatten_named(&ck.tensors, "param.").map_err(bad)?;
+                let m = e.net.flatten_named(&ck.tensors, "adam.m.").map_err(bad)?;
+                let v = e.net.flatten_named(&ck.tensors, "adam.v.").map_err(bad)?;
+                let acc = e.net.flatten_named(&ck.tensors, "ema.acc.").ok();
+                e.net.params_mut().copy_from_slice(&params);
+                e.adam.restore(m, v, ck.step).map_err(|err| bad(err.to_string()))?;
+                e.ema.restore(acc, ck.step).map_err(|err| bad(err.to_string()))?;
+            }
+            Engine::Autograd(e) => {
+                for (name, var) in &e.vars {
+                    let t = ck
+                        .tensors
+                        .get(&format!("param.{name}"))
+                        .ok_or_else(|| bad(format!("checkpoint has no weights for {name}")))?;
+                    var.set(t).map_err(|err| bad(format!("weights of {name}: {err}")))?;
+                }
+                e.adam.load_state(&ck.tensors, ck.step).map_err(|err| bad(err.to_string()))?;
+                e.ema.load_state(&ck.tensors, ck.step, &e.vars).map_err(|err| bad(err.to_string()))?;
+            }
         }
-        self.adam.load_state(&ck.tensors, ck.step).map_err(|e| Error::format(path, e.to_string()))?;
-        self.ema
-            .load_state(&ck.tensors, ck.step, &self.vars)
-            .map_err(|e| Error::format(path, e.to_string()))?;
         self.losses = ck.losses;
         Ok(())
     }
@@ -156,13 +327,23 @@ impl<'a> Trainer<'a> {
     /// described by `dataset`.
     pub fn model(&self, dataset: &str) -> Result<TrainedModel> {
         let step = self.steps_done();
-        let ema = self.ema.weights(step, &self.vars)?;
         let mut weights = HashMap::new();
         let mut averaged = HashMap::new();
-        for ((name, v), e) in self.vars.iter().zip(ema) {
-            weights.insert(name.clone(), v.as_tensor().copy()?);
-            averaged.insert(name.clone(), e);
-        }
+        let (device, params) = match &self.engine {
+            Engine::Mlp(e) => {
+                weights.extend(e.named(e.net.params())?);
+                averaged.extend(e.named(&e.ema.weights(step, e.net.params()))?);
+                (Device::Cpu, e.net.params().len())
+            }
+            Engine::Autograd(e) => {
+                let ema = e.ema.weights(step, &e.vars)?;
+                for ((name, v), a) in e.vars.iter().zip(ema) {
+                    weights.insert(name.clone(), v.as_tensor().copy()?);
+                    averaged.insert(name.clone(), a);
+                }
+                (e.device.clone(), e.vars.iter().map(|(_, v)| v.elem_count()).sum())
+            }
+        };
         let card = ModelCard {
             format: crate::checkpoint::FORMAT_VERSION,
             config: self.config.clone(),
@@ -171,8 +352,8 @@ impl<'a> Trainer<'a> {
             dim: self.data.cols(),
             image: self.image,
             steps: step,
-            params: self.vars.iter().map(|(_, v)| v.elem_count()).sum(),
+            params,
         };
-        TrainedModel::from_parts(card, weights, averaged, self.losses.clone(), &self.device)
+        TrainedModel::from_parts(card, weights, averaged, self.losses.clone(), &device)
     }
 }

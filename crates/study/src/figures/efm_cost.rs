@@ -172,7 +172,14 @@ impl Figure for EfmCost {
         let mut trainers = Vec::with_capacity(cfg.ms.len());
         for &m in &cfg.ms {
             let target = Target::Efm { m, refs: RefMode::Paper };
-            let mut train = learned::train_config(ctx.profile, cfg.model.clone(), target, rounds as u64, 0);
+            let mut train = learned::train_config(
+                ctx.profile,
+                cfg.model.clone(),
+                target,
+                rounds as u64,
+                0,
+                set.train.rows(),
+            );
             train.batch_size = cfg.batch_size;
             trainers.push(Trainer::new(&train, &set.train, Some(set.shape), &device)?);
         }

@@ -225,6 +225,7 @@ impl Figure for Fig2 {
             Target::Cfm,
             cfg.steps,
             0,
+            train.rows(),
         );
         let trained = learned::train(ctx, &config, &train, shape, &identity)?;
         let field = trained.field()?;

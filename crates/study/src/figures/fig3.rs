@@ -122,6 +122,7 @@ impl Figure for Fig3 {
             Target::Cfm,
             cfg.steps,
             0,
+            n,
         );
         let trained =
             learned::train(ctx, &config, &set.train, Some(set.shape), &learned::identity(cfg.data, n))?;

@@ -216,7 +216,8 @@ pub fn runs(profile: Profile) -> Vec<RunConfig> {
         for &method in &b.methods {
             for &seed in &seeds(profile) {
                 let model = network(profile, b.data);
-                let train = learned::train_config(profile, model, method.target(n_train), b.steps, seed);
+                let train =
+                    learned::train_config(profile, model, method.target(n_train), b.steps, seed, n_train);
                 out.push(RunConfig {
                     data: b.data,
                     n_train,
@@ -490,6 +491,7 @@ mod tests {
             Target::Cfm,
             4000,
             0,
+            1500,
         );
         assert_eq!(cfm.unwrap().train, fig2);
     }

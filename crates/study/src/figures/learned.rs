@@ -115,9 +115,11 @@ pub fn train_config(
     target: Target,
     steps: u64,
     seed: u64,
+    n: usize,
 ) -> TrainConfig {
     let mut c = TrainConfig::paper(model, target, steps);
     c.seed = seed;
+    c.batch_size = TrainConfig::paper_batch(n);
     if profile != Profile::Paper {
         c.adam = AdamConfig { lr: 1e-3, warmup: 100, ..AdamConfig::paper() };
         c.ema = EmaConfig { decay: 0.999, start: 100 };
