@@ -5,7 +5,7 @@ is the exact optimal velocity u*(x_t, t) of Proposition 1, from `cfm.ClosedForm.
 Then both the network and the closed form are sampled with Euler, and their samples compared
 with the training set: the closed form copies it, the network need not.
 
-    python crates/python/examples/torch_regression.py        # ~20 s on 2 CPU cores
+    python crates/python/examples/torch_regression.py   # 2000 steps, under a minute on 2 idle cores
 """
 
 import numpy as np
