@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use cfm_core::io::{read_matrix, write_matrix};
-use cfm_core::ode::{Solver, integrate};
-use cfm_core::{ClosedForm, Matrix, Stream};
+use cfm_core::ode::{Solver, integrate, noise};
+use cfm_core::{ClosedForm, Matrix};
 
 /// Arguments of `cfm velocity`.
 #[derive(clap::Args)]
@@ -161,12 +161,6 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
         eprintln!("stopped at t = {} (dopri5 t_max)", sol.t_end);
     }
     emit(&sol.x, a.out.as_deref())
-}
-
-/// `n` Gaussian noise points of dimension `d` from `seed` (stream label "sample/noise").
-pub fn noise(n: usize, d: usize, seed: u64) -> Matrix {
-    let mut s = Stream::new(seed).derive("sample").derive("noise");
-    Matrix::from_vec(n, d, s.normal_vec(n * d)).expect("n x d values")
 }
 
 /// `cfm memorization`.

@@ -23,7 +23,8 @@ pub struct TrainArgs {
     /// Shape CxHxW of the rows of a data file, for --model unet (e.g. 1x28x28).
     #[arg(long)]
     image: Option<String>,
-    /// Regression target: cfm, otcfm, efm:M (x1 plus M-1 references) or efm:M:batch (minibatch + extras).
+    /// Regression target: cfm, otcfm, efm:M (x1 plus M-1 references) or efm:M:official (the
+    /// minibatch plus M extra references).
     #[arg(long, default_value = "cfm")]
     method: String,
     /// Optimiser steps.
@@ -53,15 +54,15 @@ pub struct TrainArgs {
     cache: PathBuf,
 }
 
-/// Parses `cfm`, `otcfm`, `efm:M` or `efm:M:batch`.
+/// Parses `cfm`, `otcfm`, `efm:M` (`efm:M:paper`) or `efm:M:official`.
 pub fn parse_method(s: &str) -> Result<Target> {
     let parts: Vec<&str> = s.split(':').collect();
     Ok(match parts[..] {
         ["cfm"] => Target::Cfm,
         ["otcfm"] => Target::OtCfm,
         ["efm", m] | ["efm", m, "paper"] => Target::Efm { m: parse_m(m)?, refs: RefMode::Paper },
-        ["efm", m, "batch"] => Target::Efm { m: parse_m(m)?, refs: RefMode::Batch },
-        _ => bail!("--method {s}: use cfm, otcfm, efm:M or efm:M:batch (e.g. efm:256)"),
+        ["efm", m, "official"] => Target::Efm { m: parse_m(m)?, refs: RefMode::Official },
+        _ => bail!("--method {s}: use cfm, otcfm, efm:M or efm:M:official (e.g. efm:256)"),
     })
 }
 
@@ -151,7 +152,12 @@ mod tests {
         assert_eq!(parse_method("cfm").unwrap(), Target::Cfm);
         assert_eq!(parse_method("otcfm").unwrap(), Target::OtCfm);
         assert_eq!(parse_method("efm:256").unwrap(), Target::Efm { m: 256, refs: RefMode::Paper });
-        assert_eq!(parse_method("efm:300:batch").unwrap(), Target::Efm { m: 300, refs: RefMode::Batch });
+        assert_eq!(
+            parse_method("efm:128:official").unwrap(),
+            Target::Efm { m: 128, refs: RefMode::Official }
+        );
+        assert_eq!(parse_method("efm:0:official").unwrap(), Target::Efm { m: 0, refs: RefMode::Official });
+        assert!(parse_method("efm:300:batch").is_err());
         assert!(parse_method("efm").is_err());
         assert!(parse_method("efm:x").is_err());
         assert!(parse_method("sgd").is_err());

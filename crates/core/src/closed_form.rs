@@ -358,11 +358,7 @@ impl ClosedForm {
         if ts.len() != x.rows() {
             return Err(Error::invalid(format!("{} times for {} queries", ts.len(), x.rows())));
         }
-        if let Some(t) = ts.iter().find(|t| !(0.0..1.0).contains(*t)) {
-            return Err(Error::invalid(format!(
-                "t = {t} is outside [0, 1): the closed form diverges at t = 1; use t < 1"
-            )));
-        }
+        crate::targets::check_times(ts)?;
         x.check_finite("queries")?;
 
         let mut velocity = Matrix::zeros(x.rows(), d);

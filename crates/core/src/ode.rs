@@ -14,7 +14,7 @@
 //! training points; with 100 steps the last step can still average neighbouring points.
 
 use crate::matrix::Matrix;
-use crate::{ClosedForm, Error, Result};
+use crate::{ClosedForm, Error, Result, Stream};
 
 /// A time-dependent velocity field on `R^d`.
 pub trait VelocityField: Sync {
@@ -79,6 +79,14 @@ pub struct Solution {
     pub steps: usize,
     /// `(t, x)` after every accepted step (and at the start), when recording was asked for.
     pub trajectory: Vec<(f64, Matrix)>,
+}
+
+/// `n` points of the source `N(0, I_d)` from `seed` (stream `seed / "sample" / "noise"`): the
+/// starting points of `cfm sample` and of the Python package's `sample`, so that both give the
+/// same samples for the same seed.
+pub fn noise(n: usize, d: usize, seed: u64) -> Matrix {
+    let mut s = Stream::new(seed).derive("sample").derive("noise");
+    Matrix::from_vec(n, d, s.normal_vec(n * d)).expect("n x d values")
 }
 
 /// `x + sum_k c_k k_k`.

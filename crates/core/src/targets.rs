@@ -5,6 +5,18 @@
 //! target of the CFM loss (Algorithm 1 of the paper).
 
 use crate::matrix::Matrix;
+use crate::{Error, Result};
+
+/// Fails unless every time lies in `[0, 1)`: velocities are never evaluated at `t = 1`, where
+/// the closed form (and its estimates) diverge.
+pub fn check_times(ts: &[f64]) -> Result<()> {
+    match ts.iter().find(|t| !(0.0..1.0).contains(*t)) {
+        Some(t) => Err(Error::invalid(format!(
+            "t = {t} is outside [0, 1): the closed form diverges at t = 1; use t < 1"
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// `x_t = (1 - t_b) x0_b + t_b x1_b` row by row.
 pub fn interpolate(x0: &Matrix, x1: &Matrix, ts: &[f64]) -> Matrix {

@@ -298,7 +298,7 @@ fn training_twice_gives_identical_weights() {
     let mlp = ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8 });
     for target in [
         Target::Cfm,
-        Target::Efm { m: 64, refs: RefMode::Batch },
+        Target::Efm { m: 32, refs: RefMode::Official },
         Target::Efm { m: 8, refs: RefMode::Paper },
         Target::OtCfm,
     ] {
@@ -417,7 +417,7 @@ fn impossible_configs_are_rejected_with_the_field_named() {
         assert!(err.contains(want), "{err}");
     };
     check(quick(mlp.clone(), Target::Efm { m: 11, refs: RefMode::Paper }, 5, 4, 1e-3), None, "M = 11");
-    check(quick(mlp.clone(), Target::Efm { m: 3, refs: RefMode::Batch }, 5, 4, 1e-3), None, "batch_size = 4");
+    check(quick(mlp.clone(), Target::Efm { m: 12, refs: RefMode::Official }, 5, 4, 1e-3), None, "M = 12");
     let mut cfg = quick(mlp.clone(), Target::Cfm, 5, 4, 1e-3);
     cfg.time = TimeWindow { t_min: 0.5, t_max: 1.5 };
     check(cfg, None, "time window");

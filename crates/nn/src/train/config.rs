@@ -19,7 +19,9 @@ pub enum Target {
     /// Empirical flow matching (Algorithm 2): the estimate `u*_M(x_t, t)` of the closed form
     /// from `m` reference points assembled as `refs` says ([`cfm_core::efm`]).
     Efm {
-        /// Number of references `M` (`1 <= M <= n`; `M = 1` is CFM).
+        /// `M`: the number of references for [`RefMode::Paper`] (`1 <= M <= n`; `M = 1` is CFM),
+        /// the number of extra references beyond the minibatch for [`RefMode::Official`]
+        /// (`0 <= M <= n`).
         m: usize,
         /// How references are drawn.
         refs: RefMode,
@@ -125,15 +127,7 @@ impl TrainConfig {
             )));
         }
         if let Target::Efm { m, refs } = self.target {
-            if !(1..=n).contains(&m) {
-                return Err(Error::invalid(format!("EFM needs 1 <= M <= n = {n} references, got M = {m}")));
-            }
-            if refs == RefMode::Batch && m < self.batch_size {
-                return Err(Error::invalid(format!(
-                    "EFM with batch references uses the whole minibatch: M = {m} must be at least batch_size = {}",
-                    self.batch_size
-                )));
-            }
+            refs.check(n, m)?;
         }
         Ok(())
     }
