@@ -32,6 +32,9 @@ enum Command {
     Verify(reproduce::VerifyArgs),
     /// List the figures and the claims they decide.
     List,
+    /// The datasets the profiles use: where each was found (files checked against their
+    /// published SHA-256), or how to get it.
+    Data(reproduce::DataArgs),
     /// Compare regenerated results tables with reference ones, within a tolerance.
     Compare(compare::CompareArgs),
     /// The closed-form optimal velocity u*(x, t) (Proposition 1) at each query row.
@@ -56,6 +59,7 @@ fn main() -> std::process::ExitCode {
             reproduce::list();
             Ok(())
         }
+        Command::Data(a) => return finish(reproduce::data(&a)),
         Command::Velocity(a) => tools::velocity(&a),
         Command::Sample(a) => tools::sample(&a),
         Command::Train(a) => train::train(&a),

@@ -1,13 +1,19 @@
-//! `cfm reproduce`, `cfm run`, `cfm plot`, `cfm verify`, `cfm list`: the reproduction pipeline.
+//! `cfm reproduce`, `cfm run`, `cfm plot`, `cfm report`, `cfm verify`, `cfm list`, `cfm data`:
+//! the reproduction pipeline.
 //!
-//! For each figure: run (or load cached) cells -> `figures/data/<id>.csv` -> `figures/<id>.svg`
-//! -> an entry of `figures/manifest.json`. Every file is written atomically.
+//! For each figure: run (or load cached) cells -> `<out>/data/<id>.csv` -> `<out>/<id>.svg`
+//! -> an entry of `<out>/manifest.json`; then the report. The default run (quick profile into
+//! `figures/`) is the committed one: its report is `paper/REPRODUCTION.md` and it keeps the
+//! README's claims block in sync. Any other profile writes under `figures/<profile>/` (or
+//! `--out`), report included, and touches nothing committed. Every file is written atomically.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
+use cfm_core::datasets::{DataDirs, ImageData};
 use cfm_study::claims::Verdict;
+use cfm_study::figure::{caption, cells};
 use cfm_study::manifest::{FigureEntry, Manifest, crate_versions, git_commit, machine};
 use cfm_study::{Context, Figure, Profile, figures, pipeline, table};
 use indicatif::MultiProgress;
@@ -17,38 +23,80 @@ use indicatif::MultiProgress;
 pub struct RunArgs {
     /// Scale of the run.
     #[arg(long, default_value = "quick")]
-    profile: Profile,
+    pub profile: Profile,
     /// Only these figures (ids as printed by `cfm list`).
     #[arg(long, num_args = 1..)]
-    only: Vec<String>,
+    pub only: Vec<String>,
     /// Only the figures that train no network.
     #[arg(long, conflicts_with = "only")]
-    without_training: bool,
-    /// Directory with the paper's datasets (needed by --profile paper).
+    pub without_training: bool,
+    /// A directory with the datasets (looked up before $CFM_DATA_DIR and /usr/share/datasets).
     #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// List the cells and their estimated cost, run nothing.
+    pub data_dir: Option<PathBuf>,
+    /// List the cells, their estimated cost and the missing data files; run nothing.
     #[arg(long)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// Root seed.
     #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Where figures, tables and the manifest go.
-    #[arg(long, default_value = "figures")]
-    out: PathBuf,
+    pub seed: u64,
+    /// Where figures, tables and the manifest go [default: figures for the quick profile,
+    /// figures/<profile> for the others].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Cache of finished cells and trained models.
     #[arg(long, default_value = ".cfm-cache")]
-    cache: PathBuf,
+    pub cache: PathBuf,
     /// Hide progress bars.
     #[arg(long)]
-    quiet: bool,
+    pub quiet: bool,
     /// Cells of a figure run at once [default: the number of cores; 1 at --profile paper, whose
     /// cells share one GPU; always 1 for timing figures]. Results do not depend on it.
     #[arg(long)]
-    jobs: Option<usize>,
-    /// Do not regenerate the report (paper/REPRODUCTION.md) at the end.
+    pub jobs: Option<usize>,
+    /// Do not regenerate the report at the end.
     #[arg(long)]
-    no_report: bool,
+    pub no_report: bool,
+}
+
+impl RunArgs {
+    /// The output directory.
+    pub fn out(&self) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| default_out(self.profile))
+    }
+
+    /// The run's context.
+    pub fn context(&self) -> Context {
+        Context {
+            profile: self.profile,
+            seed: self.seed,
+            data: DataDirs::standard(self.data_dir.as_deref()),
+            cache_dir: self.cache.clone(),
+            progress: !self.quiet,
+            jobs: match self.jobs {
+                Some(j) => j,
+                None if self.profile == Profile::Paper => 1,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        }
+    }
+
+    /// The selected figures.
+    pub fn figures(&self) -> Result<Vec<&'static dyn Figure>> {
+        let mut figs = selected(&self.only)?;
+        if self.without_training {
+            figs.retain(|f| !f.trains());
+        }
+        Ok(figs)
+    }
+}
+
+/// `figures` for the default profile, `figures/<profile>` for the others.
+pub fn default_out(profile: Profile) -> PathBuf {
+    if profile == Profile::Quick {
+        PathBuf::from("figures")
+    } else {
+        Path::new("figures").join(profile.name())
+    }
 }
 
 /// Options of `plot`.
@@ -68,6 +116,10 @@ pub struct ReportArgs {
     /// Repository root: figures/ and paper/ are read there, README.md updated.
     #[arg(long, default_value = ".")]
     root: PathBuf,
+    /// Another run's figures directory (e.g. figures/smoke): its report is written beside it,
+    /// and the README is left alone.
+    #[arg(long)]
+    figures: Option<PathBuf>,
     /// Leave out what changes between runs (compute times, commit, machine).
     #[arg(long)]
     stable: bool,
@@ -76,13 +128,21 @@ pub struct ReportArgs {
 /// Options of `verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// Directory holding the results tables (<figure>.csv).
+    /// Directory holding the results tables (<figure>.csv), beside their manifest.json.
     #[arg(long, default_value = "figures/data")]
     data: PathBuf,
     /// Claims whose FAIL is a recorded finding (e.g. `C5,C6`): printed, but they do not make
-    /// the exit status non-zero. Any other FAIL, an error or a claim not run still does.
+    /// the exit status non-zero. Any other FAIL, or an error, still does.
     #[arg(long, value_delimiter = ',')]
     known_failures: Vec<String>,
+}
+
+/// Options of `data`.
+#[derive(clap::Args)]
+pub struct DataArgs {
+    /// A directory with the datasets (looked up before $CFM_DATA_DIR and /usr/share/datasets).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 fn selected(only: &[String]) -> Result<Vec<&'static dyn Figure>> {
@@ -92,105 +152,144 @@ fn selected(only: &[String]) -> Result<Vec<&'static dyn Figure>> {
     only.iter().map(|id| Ok(figures::get(id)?)).collect()
 }
 
+/// The datasets the cells of `figs` read at `ctx`'s profile.
+fn datasets_read(figs: &[&'static dyn Figure], ctx: &Context) -> Result<Vec<ImageData>> {
+    let mut all = Vec::new();
+    for fig in figs {
+        for c in cells(*fig, ctx)? {
+            all.extend(c.data);
+        }
+    }
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// Prints, for each dataset `figs` read, where it is or the fix; returns whether all are there.
+fn check_data(figs: &[&'static dyn Figure], ctx: &Context) -> Result<bool> {
+    let mut all = true;
+    for d in datasets_read(figs, ctx)? {
+        if let Err(e) = ctx.data.locate(d) {
+            all = false;
+            eprintln!("missing: {d}: its cells will be NOT RUN. {e}");
+        }
+    }
+    Ok(all)
+}
+
 /// `cfm reproduce` / `cfm run`.
 pub fn reproduce(a: &RunArgs) -> Result<()> {
-    let mut figs = selected(&a.only)?;
-    if a.without_training {
-        figs.retain(|f| !f.trains());
-    }
-    let ctx = Context {
-        profile: a.profile,
-        seed: a.seed,
-        data_dir: a.data_dir.clone(),
-        cache_dir: a.cache.clone(),
-        progress: !a.quiet,
-        jobs: match a.jobs {
-            Some(j) => j,
-            None if a.profile == Profile::Paper => 1,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        },
-    };
-    if a.profile == Profile::Paper {
-        ctx.data_dir().context("--profile paper")?;
-    }
+    let figs = a.figures()?;
+    let ctx = a.context();
+    let out = a.out();
     if a.dry_run {
+        check_data(&figs, &ctx)?;
         let mut total = 0.0;
         for fig in &figs {
             for c in pipeline::plan(*fig, &ctx)? {
-                let state = if c.cached { "cached" } else { "to run" };
-                println!("{:<11} {:<24} ~{:>8.1} s  {state}", fig.id(), c.label, c.cost);
-                total += if c.cached { 0.0 } else { c.cost };
+                let state = match (&c.missing, c.cached) {
+                    (Some(m), _) => format!("NOT RUN ({} missing)", m.dataset),
+                    (None, true) => "cached".into(),
+                    (None, false) => "to run".into(),
+                };
+                println!("{:<11} {:<32} ~{:>8.1} s  {state}", fig.id(), c.spec.label, c.spec.cost);
+                total += if c.cached || c.missing.is_some() { 0.0 } else { c.spec.cost };
             }
         }
         println!("estimated time for the cells to run: {total:.0} s");
         return Ok(());
     }
-    let manifest_path = a.out.join("manifest.json");
+    check_data(&figs, &ctx)?;
     let mp = MultiProgress::new();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     for fig in figs {
         let start = Instant::now();
         let run = pipeline::run_figure(fig, &ctx, &mp).with_context(|| format!("figure {}", fig.id()))?;
-        table::write_csv(&a.out.join("data").join(format!("{}.csv", fig.id())), &run.table)?;
-        render(fig, a.profile, &run.table, &a.out)?;
-        let mut manifest = Manifest::load(&manifest_path)?;
-        manifest.figures.insert(
-            fig.id().to_string(),
-            FigureEntry {
-                title: fig.title().to_string(),
-                profile: a.profile,
-                seed: a.seed,
-                config_hash: run.config_hash,
-                cells: run.cells,
-                git_commit: git_commit(Path::new(".")),
-                crate_versions: crate_versions(),
-                threads,
-                machine: machine(),
-                wall_time_s: (run.compute_s * 10.0).round() / 10.0,
-                jobs: pipeline::jobs(fig, &ctx),
-                cells_of: (fig.cache_namespace() != fig.id()).then(|| fig.cache_namespace().to_string()),
-            },
-        );
-        manifest.save(&manifest_path)?;
-        mp.suspend(|| {
-            eprintln!(
-                "{:<11} {} cells ({} cached), {:.1} s compute, {:.1} s now -> {}",
-                fig.id(),
-                run.cells,
-                run.cached,
-                run.compute_s,
-                start.elapsed().as_secs_f64(),
-                a.out.join(format!("{}.svg", fig.id())).display()
-            )
-        });
+        publish(fig, &ctx, &out, run)?;
+        mp.suspend(|| eprintln!("{:<11} done in {:.1} s", fig.id(), start.elapsed().as_secs_f64()));
     }
-    // The report lives beside the figures directory (figures/ -> paper/).
-    let root = a.out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !a.no_report && root.join("paper").join("templates").exists() {
-        let opts = cfm_report::Options { figures: a.out.clone(), ..cfm_report::Options::at(root) };
-        cfm_report::write(&opts).context("writing the report")?;
-        eprintln!("report -> {}", opts.paper.join("REPRODUCTION.md").display());
+    if !a.no_report {
+        write_report(a.profile, &out)?;
     }
     Ok(())
 }
 
-/// `cfm report`: writes paper/REPRODUCTION.md and the README's claims table.
+/// Writes a figure's table, SVG and manifest entry (a figure none of whose cells ran gets
+/// only its manifest entry, which lists why).
+pub fn publish(fig: &dyn Figure, ctx: &Context, out: &Path, run: pipeline::FigureRun) -> Result<()> {
+    let manifest_path = out.join("manifest.json");
+    for n in &run.not_run {
+        eprintln!("{:<11} NOT RUN: {}: {}", fig.id(), n.cell, n.reason);
+    }
+    if let Some(table) = &run.table {
+        table::write_csv(&out.join("data").join(format!("{}.csv", fig.id())), table)?;
+        render(fig, ctx.profile, table, out)?;
+    }
+    let mut manifest = Manifest::load(&manifest_path)?;
+    manifest.figures.insert(
+        fig.id().to_string(),
+        FigureEntry {
+            title: fig.title().to_string(),
+            profile: ctx.profile,
+            seed: ctx.seed,
+            config_hash: run.config_hash,
+            cells: run.cells,
+            git_commit: git_commit(Path::new(".")),
+            crate_versions: crate_versions(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            machine: machine(),
+            wall_time_s: (run.compute_s * 10.0).round() / 10.0,
+            jobs: pipeline::jobs(fig, ctx),
+            cells_of: (fig.cache_namespace() != fig.id()).then(|| fig.cache_namespace().to_string()),
+            not_run: run.not_run,
+            data_files: run.data_files,
+        },
+    );
+    manifest.save(&manifest_path)?;
+    eprintln!(
+        "{:<11} {} cells ({} cached), {:.1} s compute -> {}",
+        fig.id(),
+        run.cells,
+        run.cached,
+        run.compute_s,
+        out.join(format!("{}.svg", fig.id())).display()
+    );
+    Ok(())
+}
+
+/// The report of a run into `out`: `paper/REPRODUCTION.md` and the README block for the default
+/// run, `<out>/REPRODUCTION.md` otherwise; skipped outside a checkout (no template).
+pub fn write_report(profile: Profile, out: &Path) -> Result<()> {
+    let root = Path::new(".");
+    let committed = profile == Profile::Quick && out == Path::new("figures");
+    let opts = if committed { cfm_report::Options::at(root) } else { cfm_report::Options::beside(root, out) };
+    if !opts.template.exists() {
+        return Ok(());
+    }
+    cfm_report::write(&opts).context("writing the report")?;
+    eprintln!("report -> {}", opts.report.display());
+    Ok(())
+}
+
+/// `cfm report`: writes the report (and the README's claims table for the default figures).
 pub fn report(a: &ReportArgs) -> Result<()> {
-    let opts = cfm_report::Options { volatile: !a.stable, ..cfm_report::Options::at(&a.root) };
+    let mut opts = match &a.figures {
+        Some(f) => cfm_report::Options::beside(&a.root, f),
+        None => cfm_report::Options::at(&a.root),
+    };
+    opts.volatile = !a.stable;
     let report = cfm_report::write(&opts)?;
     for link in &report.links {
-        let target = opts.paper.join(link);
+        let target = opts.report_dir().join(link);
         if !target.exists() {
             bail!("the report links {link}, which does not exist ({}): run `cfm plot`", target.display());
         }
     }
-    println!("{}", opts.paper.join("REPRODUCTION.md").display());
+    println!("{}", opts.report.display());
     Ok(())
 }
 
 fn render(fig: &dyn Figure, profile: Profile, df: &polars::prelude::DataFrame, out: &Path) -> Result<()> {
-    let caption = fig.caption(profile);
-    let svg = cfm_plot::render(fig.id(), df, fig.title(), &caption)
+    let svg = cfm_plot::render(fig.id(), df, fig.title(), &caption(fig, profile))
         .with_context(|| format!("plotting {}", fig.id()))?;
     cfm_core::io::write_atomic(&out.join(format!("{}.svg", fig.id())), svg.as_bytes())?;
     Ok(())
@@ -214,48 +313,47 @@ pub fn plot(a: &PlotArgs) -> Result<()> {
     Ok(())
 }
 
-/// `cfm verify`: one line per claim; exit 1 on FAIL or ERROR, 2 when some figure was not run.
+/// `cfm verify`: one block per claim, then the count of each verdict; exit status 1 when a
+/// claim FAILs (other than a known failure) or cannot be evaluated, 0 otherwise (INCONCLUSIVE
+/// and NOT RUN are reported, not failures).
 pub fn verify(a: &VerifyArgs) -> Result<std::process::ExitCode> {
     let outcomes = cfm_study::claims::verify(&a.data);
-    let (mut failed, mut missing) = (false, false);
+    let mut failed = false;
     for o in &outcomes {
-        println!("{:<4} {:<8} [{}] {}", o.claim.id, o.verdict.to_string(), o.claim.figure, o.claim.statement);
+        println!(
+            "{:<4} {:<12} [{}] {}",
+            o.claim.id,
+            o.verdict.to_string(),
+            o.claim.figure,
+            o.claim.statement
+        );
         println!("     paper:     {}", o.claim.paper);
-        match (&o.verdict, &o.measured) {
-            (_, Some(m)) => {
-                println!("     measured:  {}", m.value);
-                println!("     threshold: {}", m.threshold);
+        if let Some(d) = &o.dataset {
+            println!("     decided on {d}");
+        }
+        if let Some(m) = &o.measured {
+            println!("     measured:  {}", m.value);
+            println!("     threshold: {}", m.threshold);
+            if let cfm_study::claims::Decision::Inconclusive(why) = &m.decision {
+                println!("     inconclusive: {why}");
             }
-            (Verdict::NotRun, _) => {
-                println!(
-                    "     not run: no {}/{}.csv (run `cfm reproduce --only {}`)",
-                    a.data.display(),
-                    o.claim.figure,
-                    o.claim.figure
-                )
-            }
-            (Verdict::Error(e), _) => println!("     error:     {e}"),
+        }
+        match &o.verdict {
+            Verdict::NotRun(why) => println!("     not run:   {why}"),
+            Verdict::Error(e) => println!("     error:     {e}"),
             _ => {}
         }
         let known = a.known_failures.iter().any(|id| id.eq_ignore_ascii_case(o.claim.id));
         failed |= matches!(o.verdict, Verdict::Error(_)) || (o.verdict == Verdict::Fail && !known);
-        missing |= o.verdict == Verdict::NotRun;
     }
-    let pass = outcomes.iter().filter(|o| o.verdict == Verdict::Pass).count();
-    println!("{pass} of {} claims pass", outcomes.len());
-    Ok(if failed {
-        std::process::ExitCode::from(1)
-    } else if missing {
-        std::process::ExitCode::from(2)
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
+    println!("{}", cfm_study::claims::summary(&outcomes));
+    Ok(if failed { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
 }
 
 /// `cfm list`: the figures and the claims they decide.
 pub fn list() {
     for fig in figures::all() {
-        let claims: Vec<&str> = figures::claims_of(fig.id()).iter().map(|c| c.id).collect();
+        let claims: Vec<&str> = fig.claims().iter().map(|c| c.id).collect();
         let trains = if fig.trains() { " (trains networks)" } else { "" };
         println!(
             "{:<11} {}{trains}{}",
@@ -264,4 +362,48 @@ pub fn list() {
             if claims.is_empty() { String::new() } else { format!(" [{}]", claims.join(", ")) }
         );
     }
+}
+
+/// `cfm data`: every dataset the profiles use, where it was found and that its files are the
+/// published ones, or that it is missing and how to get it. Exit status 1 if one is missing.
+pub fn data(a: &DataArgs) -> Result<std::process::ExitCode> {
+    let dirs = DataDirs::standard(a.data_dir.as_deref());
+    let names: Vec<String> = dirs.dirs().iter().map(|d| d.display().to_string()).collect();
+    println!("data directories, in lookup order: {}", names.join(", "));
+    let mut missing = false;
+    for d in ImageData::ALL {
+        let mut profiles = Vec::new();
+        for p in Profile::ALL {
+            let ctx = Context { data: dirs.clone(), ..Context::new(p, ".cfm-cache") };
+            if d == ImageData::Digits || datasets_read(&figures::all(), &ctx)?.contains(&d) {
+                profiles.push(p.name());
+            }
+        }
+        if profiles.is_empty() {
+            continue;
+        }
+        let used = format!(
+            "used by the {} profile{}",
+            profiles.join(", "),
+            if profiles.len() > 1 { "s" } else { "" }
+        );
+        match dirs.locate(d) {
+            Ok(found) if d == ImageData::Digits => {
+                println!(
+                    "{d:<14} ships with the build ({}), SHA-256 checked; {used}",
+                    found.files[0].path.display()
+                )
+            }
+            Ok(found) => println!(
+                "{d:<14} found in {}: {} files, each the published file (SHA-256 checked); {used}",
+                found.folder.display(),
+                found.files.len()
+            ),
+            Err(e) => {
+                missing = true;
+                println!("{d:<14} MISSING ({used}): {e}");
+            }
+        }
+    }
+    Ok(if missing { std::process::ExitCode::from(1) } else { std::process::ExitCode::SUCCESS })
 }

@@ -11,6 +11,19 @@ fn cfm(dir: &Path, args: &[&str]) -> String {
     text
 }
 
+/// Every relative link of `report` (written in `dir`) resolves from `dir`; returns their count.
+fn links_resolve(report: &str, dir: &Path) -> usize {
+    let mut links = 0;
+    for part in report.split("](").skip(1) {
+        let target = &part[..part.find(')').unwrap()];
+        if !target.starts_with("http") {
+            assert!(dir.join(target).exists(), "broken link {target} (from {})", dir.display());
+            links += 1;
+        }
+    }
+    links
+}
+
 #[test]
 fn smoke_reproduction_report() {
     let dir = tempfile::tempdir().unwrap();
@@ -19,30 +32,41 @@ fn smoke_reproduction_report() {
     std::fs::create_dir_all(root.join("paper/templates")).unwrap();
     std::fs::copy(repo.join("paper/templates/REPRODUCTION.md"), root.join("paper/templates/REPRODUCTION.md"))
         .unwrap();
-    std::fs::write(
-        root.join("README.md"),
-        "# title\n<!-- claims:start -->\nold\n<!-- claims:end -->\n## rest\n",
-    )
-    .unwrap();
-    cfm(root, &["reproduce", "--profile", "smoke", "--quiet", "--no-report"]);
+    let readme = "# title\n<!-- claims:start -->\nold\n<!-- claims:end -->\n## rest\n";
+    std::fs::write(root.join("README.md"), readme).unwrap();
+
+    // A profile other than the default writes under figures/<profile>, its report beside it,
+    // and touches neither the committed figures, the report in paper/ nor the README.
+    cfm(root, &["reproduce", "--profile", "smoke", "--quiet"]);
+    assert!(
+        root.join("figures/smoke/data/fig1a.csv").is_file()
+            && root.join("figures/smoke/REPRODUCTION.md").is_file()
+    );
+    assert!(!root.join("figures/data").exists() && !root.join("figures/manifest.json").exists());
+    assert!(!root.join("paper/REPRODUCTION.md").exists());
+    assert_eq!(std::fs::read_to_string(root.join("README.md")).unwrap(), readme);
+    let beside = std::fs::read_to_string(root.join("figures/smoke/REPRODUCTION.md")).unwrap();
+    assert_eq!(links_resolve(&beside, &root.join("figures/smoke")), cfm_study::figures::all().len());
+
+    // The same tables as the committed figures: the report in paper/ and the README block.
+    let figures = root.join("figures");
+    std::fs::create_dir_all(figures.join("data")).unwrap();
+    for entry in std::fs::read_dir(root.join("figures/smoke/data")).unwrap() {
+        let e = entry.unwrap();
+        std::fs::copy(e.path(), figures.join("data").join(e.file_name())).unwrap();
+    }
+    std::fs::copy(root.join("figures/smoke/manifest.json"), figures.join("manifest.json")).unwrap();
+    cfm(root, &["plot"]);
     cfm(root, &["report", "--stable"]);
     let report = std::fs::read_to_string(root.join("paper/REPRODUCTION.md")).unwrap();
     insta::assert_snapshot!("smoke_report", report);
 
-    // Every relative link resolves, and every figure has its section.
-    let mut links = 0;
-    for part in report.split("](").skip(1) {
-        let target = &part[..part.find(')').unwrap()];
-        if !target.starts_with("http") {
-            assert!(root.join("paper").join(target).exists(), "broken link {target}");
-            links += 1;
-        }
-    }
+    // Every relative link resolves from the report's own folder, and every figure has its section.
+    assert_eq!(links_resolve(&report, &root.join("paper")), cfm_study::figures::all().len());
     for fig in cfm_study::figures::all() {
         assert!(report.contains(&format!("### `{}`", fig.id())), "no section for {}", fig.id());
         assert!(report.contains(&format!("../figures/{}.svg", fig.id())), "no image for {}", fig.id());
     }
-    assert_eq!(links, cfm_study::figures::all().len());
     assert!(!report.contains("{{"), "unfilled placeholder");
 
     // The README's claims block is replaced, the rest kept.
@@ -86,6 +110,6 @@ fn verify_exit_status_counts_known_failures_as_findings() {
         Command::new(env!("CARGO_BIN_EXE_cfm")).args(&args).output().unwrap().status.code()
     };
     assert_eq!(status(&[]), Some(1), "a FAIL must fail");
-    assert_eq!(status(&["--known-failures", "C5,C4"]), Some(2), "a known FAIL leaves only 'not run'");
+    assert_eq!(status(&["--known-failures", "C5,C4"]), Some(0), "a known FAIL and claims not run pass");
     assert_eq!(status(&["--known-failures", "C5"]), Some(1), "another claim's listing does not excuse C4");
 }

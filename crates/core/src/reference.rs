@@ -62,8 +62,3 @@ pub fn velocity_one(refs: &Matrix, x: &[f32], t: f64) -> (Vec<f64>, WeightSummar
     let u = mean.iter().zip(x).map(|(m, &v)| (m - v as f64) / (1.0 - t)).collect();
     (u, summarize(&w))
 }
-
-/// The exact velocity of every row of `x` at its own time `ts[b]`, in `f64`, row-major.
-pub fn velocity(refs: &Matrix, x: &Matrix, ts: &[f64]) -> Vec<f64> {
-    x.iter_rows().zip(ts).flat_map(|(row, &t)| velocity_one(refs, row, t).0).collect()
-}

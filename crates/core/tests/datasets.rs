@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use cfm_core::datasets::{self, ImageShape, Upsample, downsample, resize, upsample};
+use cfm_core::datasets::{
+    self, DataDirs, Dataset, ImageData, ImageShape, Upsample, downsample, resize, upsample,
+};
 use cfm_core::{Matrix, Stream};
 use proptest::prelude::*;
 
@@ -17,6 +19,36 @@ fn assert_mentions(msg: &str, parts: &[&str]) {
     for p in parts {
         assert!(msg.contains(p), "message lacks {p:?}: {msg}");
     }
+}
+
+/// The datasets under `dir` only, read whatever their hashes (the files here are written by the
+/// tests in the real formats).
+fn dirs(dir: &Path) -> DataDirs {
+    DataDirs::only(vec![dir.to_path_buf()]).unverified()
+}
+
+fn cifar10(dir: &Path) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::Cifar10, None)
+}
+
+fn cifar10_head(dir: &Path, n: usize) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::Cifar10, Some(n))
+}
+
+fn mnist(dir: &Path) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::Mnist, None)
+}
+
+fn mnist_head(dir: &Path, n: usize) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::Mnist, Some(n))
+}
+
+fn fashion_mnist(dir: &Path) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::FashionMnist, None)
+}
+
+fn fashion_mnist_head(dir: &Path, n: usize) -> cfm_core::Result<Dataset> {
+    dirs(dir).load(ImageData::FashionMnist, Some(n))
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -91,7 +123,7 @@ fn write_cifar(folder: &Path) {
 fn cifar_reads_records_in_channel_major_order() {
     let dir = tempfile::tempdir().unwrap();
     write_cifar(&dir.path().join("cifar-10-batches-bin"));
-    let d = datasets::cifar10(dir.path()).unwrap();
+    let d = cifar10(dir.path()).unwrap();
     assert_eq!(d.name, "cifar10");
     assert_eq!(d.image, Some(ImageShape::new(3, 32, 32)));
     assert_eq!((d.train.rows(), d.train.cols()), (7, 3072));
@@ -105,66 +137,67 @@ fn cifar_reads_records_in_channel_major_order() {
     assert_eq!(d.test.as_ref().unwrap().row(1)[0], unit(101));
     assert!(d.train.as_slice().iter().all(|v| (-1.0..=1.0).contains(v)));
 
-    // The first records only, without reading the later batches.
-    for f in ["data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"] {
-        std::fs::remove_file(dir.path().join("cifar-10-batches-bin").join(f)).unwrap();
-    }
-    let head = datasets::cifar10_head(dir.path(), 3).unwrap();
+    // The first records only.
+    let head = cifar10_head(dir.path(), 3).unwrap();
     assert_eq!(head.train, d.train.slice_rows(0, 3));
     assert_eq!(head.train_labels.as_deref(), Some(&[1, 2, 3][..]));
     assert_eq!(head.test, d.test);
-    assert_eq!(datasets::cifar10_head(dir.path(), 0).unwrap().train.rows(), 0);
-    let msg = err(datasets::cifar10_head(dir.path(), 5));
-    assert_mentions(&msg, &["data_batch_3.bin", "missing", "cifar-10-binary.tar.gz"]);
+    assert_eq!(cifar10_head(dir.path(), 0).unwrap().train.rows(), 0);
+    // A dataset is there only when all its files are.
+    std::fs::remove_file(dir.path().join("cifar-10-batches-bin/data_batch_4.bin")).unwrap();
+    let msg = err(cifar10_head(dir.path(), 1));
+    assert_mentions(&msg, &["data_batch_4.bin", "missing", "cifar-10-binary.tar.gz"]);
 }
 
 #[test]
-fn cifar_files_directly_in_the_directory_and_gzipped() {
+fn cifar_files_gzipped_but_never_directly_in_the_directory() {
     let dir = tempfile::tempdir().unwrap();
-    write_cifar(dir.path());
-    let plain = datasets::cifar10(dir.path()).unwrap();
-    let test = std::fs::read(dir.path().join("test_batch.bin")).unwrap();
-    std::fs::remove_file(dir.path().join("test_batch.bin")).unwrap();
-    std::fs::write(dir.path().join("test_batch.bin.gz"), gzip(&test)).unwrap();
-    assert_eq!(datasets::cifar10(dir.path()).unwrap(), plain);
-    assert_eq!(datasets::cifar10_head(dir.path(), 100).unwrap(), plain);
+    let folder = dir.path().join("cifar-10-batches-bin");
+    write_cifar(&folder);
+    let plain = cifar10(dir.path()).unwrap();
+    let test = std::fs::read(folder.join("test_batch.bin")).unwrap();
+    std::fs::remove_file(folder.join("test_batch.bin")).unwrap();
+    std::fs::write(folder.join("test_batch.bin.gz"), gzip(&test)).unwrap();
+    assert_eq!(cifar10(dir.path()).unwrap(), plain);
+    assert_eq!(cifar10_head(dir.path(), 100).unwrap(), plain);
+    // The dataset's own folder only: files put in the data directory itself are not guessed at.
+    let flat = tempfile::tempdir().unwrap();
+    write_cifar(flat.path());
+    assert_mentions(&err(cifar10(flat.path())), &["not found", "cifar-10-batches-bin"]);
 }
 
 #[test]
 fn cifar_errors_name_the_file_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
-    let msg = err(datasets::cifar10(&dir.path().join("nowhere")));
+    let msg = err(cifar10(&dir.path().join("nowhere")));
     assert_mentions(
         &msg,
-        &["nowhere", "does not exist", "data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"],
+        &["nowhere", "not found", "data_batch_1.bin", "data_batch_5.bin", "test_batch.bin"],
     );
     assert_mentions(
         &msg,
         &["cifar-10-batches-bin", "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"],
     );
-    let msg = err(datasets::cifar10(dir.path()));
+    let msg = err(cifar10(dir.path()));
     assert_mentions(&msg, &["not found", "data_batch_1.bin", "cifar-10-binary.tar.gz"]);
 
     let folder = dir.path().join("cifar-10-batches-bin");
     write_cifar(&folder);
     std::fs::remove_file(folder.join("test_batch.bin")).unwrap();
-    assert_mentions(
-        &err(datasets::cifar10(dir.path())),
-        &["test_batch.bin", "missing", "cifar-10-binary.tar.gz"],
-    );
+    assert_mentions(&err(cifar10(dir.path())), &["test_batch.bin", "missing", "cifar-10-binary.tar.gz"]);
 
     write_cifar(&folder);
     let path = folder.join("data_batch_2.bin");
     let mut bytes = std::fs::read(&path).unwrap();
     bytes.truncate(3073 - 100);
     std::fs::write(&path, &bytes).unwrap();
-    assert_mentions(&err(datasets::cifar10(dir.path())), &["data_batch_2.bin", "2973 bytes", "truncated"]);
+    assert_mentions(&err(cifar10(dir.path())), &["data_batch_2.bin", "2973 bytes", "truncated"]);
     std::fs::write(&path, []).unwrap();
-    assert_mentions(&err(datasets::cifar10(dir.path())), &["data_batch_2.bin", "0 bytes"]);
+    assert_mentions(&err(cifar10(dir.path())), &["data_batch_2.bin", "0 bytes"]);
 
     write_cifar(&folder);
     std::fs::write(&path, record(10, 1)).unwrap();
-    assert_mentions(&err(datasets::cifar10(dir.path())), &["data_batch_2.bin", "label 10", "0..=9"]);
+    assert_mentions(&err(cifar10(dir.path())), &["data_batch_2.bin", "label 10", "0..=9"]);
 }
 
 // ---------------------------------------------------------------- MNIST / Fashion-MNIST
@@ -214,7 +247,7 @@ fn idx_raw_and_gzip_read_the_same_images() {
     let dir = tempfile::tempdir().unwrap();
     write_idx(&dir.path().join("mnist"), false);
     write_idx(&dir.path().join("fashion-mnist"), true);
-    let m = datasets::mnist(dir.path()).unwrap();
+    let m = mnist(dir.path()).unwrap();
     assert_eq!(m.name, "mnist");
     assert_eq!(m.image, Some(ImageShape::new(1, 28, 28)));
     assert_eq!((m.train.rows(), m.train.cols(), m.test.as_ref().unwrap().rows()), (5, 784, 3));
@@ -225,36 +258,39 @@ fn idx_raw_and_gzip_read_the_same_images() {
     assert_eq!(m.train.row(1)[3], unit(((784 + 3) * 7 % 256 + 1) as u8));
     assert_eq!(m.test.as_ref().unwrap().row(0)[0], unit(2));
 
-    let f = datasets::fashion_mnist(dir.path()).unwrap();
+    let f = fashion_mnist(dir.path()).unwrap();
     assert_eq!(f.name, "fashion-mnist");
     assert_eq!((&f.train, &f.test, &f.train_labels, f.image), (&m.train, &m.test, &m.train_labels, m.image));
 
-    let head = datasets::mnist_head(dir.path(), 2).unwrap();
+    let head = mnist_head(dir.path(), 2).unwrap();
     assert_eq!(head.train, m.train.slice_rows(0, 2));
     assert_eq!(head.train_labels.as_deref(), Some(&TRAIN_LABELS[..2]));
     assert_eq!(head.test, m.test);
-    assert_eq!(datasets::fashion_mnist_head(dir.path(), 99).unwrap(), f);
+    assert_eq!(fashion_mnist_head(dir.path(), 99).unwrap(), f);
 }
 
 #[test]
-fn idx_files_directly_in_the_directory_or_in_torchvision_layout() {
+fn idx_files_in_their_own_folders_never_the_directory_itself() {
     let dir = tempfile::tempdir().unwrap();
     write_idx(dir.path(), true);
-    let top = datasets::mnist(dir.path()).unwrap();
-    assert_eq!(datasets::fashion_mnist(dir.path()).unwrap().train, top.train);
+    // MNIST and Fashion-MNIST share file names: files in the directory itself are neither.
+    assert_mentions(&err(mnist(dir.path())), &["not found", "mnist"]);
+    assert_mentions(&err(fashion_mnist(dir.path())), &["not found", "fashion-mnist"]);
+    write_idx(&dir.path().join("mnist"), true);
+    let top = mnist(dir.path()).unwrap();
     let tv = tempfile::tempdir().unwrap();
     write_idx(&tv.path().join("MNIST/raw"), false);
-    assert_eq!(datasets::mnist(tv.path()).unwrap(), top);
+    assert_eq!(mnist(tv.path()).unwrap(), top);
     // Fashion-MNIST does not pick up MNIST's folder.
-    let msg = err(datasets::fashion_mnist(tv.path()));
+    let msg = err(fashion_mnist(tv.path()));
     assert_mentions(&msg, &["not found", "Fashion-MNIST", "fashion-mnist", "zalandoresearch/fashion-mnist"]);
 }
 
 #[test]
 fn idx_missing_files_say_what_goes_where() {
     let dir = tempfile::tempdir().unwrap();
-    let msg = err(datasets::mnist(&dir.path().join("data")));
-    assert_mentions(&msg, &["does not exist", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]);
+    let msg = err(mnist(&dir.path().join("data")));
+    assert_mentions(&msg, &["not found", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]);
     assert_mentions(
         &msg,
         &["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "mnist", "yann.lecun.com/exdb/mnist"],
@@ -262,10 +298,7 @@ fn idx_missing_files_say_what_goes_where() {
     let folder = dir.path().join("mnist");
     write_idx(&folder, false);
     std::fs::remove_file(folder.join("t10k-labels-idx1-ubyte")).unwrap();
-    assert_mentions(
-        &err(datasets::mnist(dir.path())),
-        &["t10k-labels-idx1-ubyte", "missing", "yann.lecun.com"],
-    );
+    assert_mentions(&err(mnist(dir.path())), &["t10k-labels-idx1-ubyte", "missing", "yann.lecun.com"]);
 }
 
 /// Writes `bytes` as `name` in a fresh MNIST folder and returns the reader's error.
@@ -274,7 +307,7 @@ fn mnist_error_with(name: &str, bytes: Vec<u8>) -> String {
     let folder = dir.path().join("mnist");
     write_idx(&folder, false);
     std::fs::write(folder.join(name), bytes).unwrap();
-    err(datasets::mnist(dir.path()))
+    err(mnist(dir.path()))
 }
 
 #[test]
@@ -310,12 +343,12 @@ fn idx_truncated_gzip_is_reported() {
     let path = folder.join("train-images-idx3-ubyte.gz");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
-    assert_mentions(&err(datasets::mnist(dir.path())), &["train-images-idx3-ubyte.gz", "truncated"]);
+    assert_mentions(&err(mnist(dir.path())), &["train-images-idx3-ubyte.gz", "truncated"]);
     let mut corrupt = bytes.clone();
     let n = corrupt.len();
     corrupt[n - 8] ^= 0xff; // the CRC of the decompressed data
     std::fs::write(&path, &corrupt).unwrap();
-    assert_mentions(&err(datasets::mnist(dir.path())), &["train-images-idx3-ubyte.gz", "corrupt"]);
+    assert_mentions(&err(mnist(dir.path())), &["train-images-idx3-ubyte.gz", "corrupt"]);
 }
 
 // ---------------------------------------------------------------- resampling

@@ -8,7 +8,6 @@
 //! Template placeholders: `{{generated}}`, `{{claims}}`, `{{sections}}` (one section per
 //! figure, in the paper's order, then the figures beyond the paper) and `{{manifest}}`.
 
-mod keys;
 mod markdown;
 mod sections;
 
@@ -16,8 +15,6 @@ use std::path::{Path, PathBuf};
 
 use cfm_study::claims;
 use cfm_study::manifest::Manifest;
-
-pub use markdown::table as md_table;
 
 /// Report errors.
 #[derive(Debug, thiserror::Error)]
@@ -45,23 +42,43 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Options {
     /// Directory with `data/<figure>.csv`, `<figure>.svg` and `manifest.json`.
     pub figures: PathBuf,
-    /// Directory with `templates/REPRODUCTION.md`; the report is written there as `REPRODUCTION.md`.
-    pub paper: PathBuf,
-    /// `README.md` whose claims block is kept in sync (skipped when absent).
-    pub readme: PathBuf,
+    /// The template (`paper/templates/REPRODUCTION.md`).
+    pub template: PathBuf,
+    /// Where the report is written; its links are relative to its folder.
+    pub report: PathBuf,
+    /// `README.md` whose claims block is kept in sync (the committed default run only).
+    pub readme: Option<PathBuf>,
     /// Include what changes from run to run (compute times, commit, machine). Off in tests.
     pub volatile: bool,
 }
 
 impl Options {
-    /// The repository layout under `root`, volatile fields included.
+    /// The repository layout under `root` (the default profile's figures, the report in
+    /// `paper/`, the README's block), volatile fields included.
     pub fn at(root: &Path) -> Self {
         Self {
             figures: root.join("figures"),
-            paper: root.join("paper"),
-            readme: root.join("README.md"),
+            template: root.join("paper").join("templates").join("REPRODUCTION.md"),
+            report: root.join("paper").join("REPRODUCTION.md"),
+            readme: Some(root.join("README.md")),
             volatile: true,
         }
+    }
+
+    /// A report beside the figures of another run (`<figures>/REPRODUCTION.md`), the README
+    /// untouched: what runs at a profile other than the default, or with `--out`, write.
+    pub fn beside(root: &Path, figures: &Path) -> Self {
+        Self {
+            report: figures.join("REPRODUCTION.md"),
+            readme: None,
+            figures: figures.to_path_buf(),
+            ..Self::at(root)
+        }
+    }
+
+    /// The folder of the report, which its links are relative to.
+    pub fn report_dir(&self) -> &Path {
+        self.report.parent().unwrap_or(Path::new("."))
     }
 }
 
@@ -72,7 +89,8 @@ pub struct Report {
     pub markdown: String,
     /// The claims block of the README (between its markers).
     pub readme_block: String,
-    /// Every relative link of the report (figure files), as written.
+    /// Every relative link of the report (figure files), as written: relative to the report's
+    /// folder.
     pub links: Vec<String>,
 }
 
@@ -82,13 +100,11 @@ fn read(path: &Path) -> Result<String> {
 
 /// Builds the report and the README block without writing anything.
 pub fn generate(opts: &Options) -> Result<Report> {
-    let template = read(&opts.paper.join("templates").join("REPRODUCTION.md"))?;
+    let template = read(&opts.template)?;
     let manifest = Manifest::load(&opts.figures.join("manifest.json"))?;
     let outcomes = claims::verify(&opts.figures.join("data"));
-    // Links are relative to the report's directory.
-    let rel = pathdiff(&opts.figures, &opts.paper);
     let mut links = Vec::new();
-    let sections = sections::all(opts, &rel, &manifest, &outcomes, &mut links)?;
+    let sections = sections::all(opts, &manifest, &outcomes, &mut links)?;
     let mut out = template;
     for (key, value) in [
         ("{{generated}}", sections::generated_note(&manifest, opts.volatile)),
@@ -117,30 +133,44 @@ pub fn generate(opts: &Options) -> Result<Report> {
 const START: &str = "<!-- claims:start -->";
 const END: &str = "<!-- claims:end -->";
 
-/// Generates the report, writes `REPRODUCTION.md` and updates the README's claims block
-/// (between `<!-- claims:start -->` and `<!-- claims:end -->`), atomically.
+/// Generates the report, writes it and updates the README's claims block (between
+/// `<!-- claims:start -->` and `<!-- claims:end -->`) when there is one, atomically.
 pub fn write(opts: &Options) -> Result<Report> {
     let report = generate(opts)?;
-    let path = opts.paper.join("REPRODUCTION.md");
-    cfm_core::io::write_atomic(&path, report.markdown.as_bytes()).map_err(cfm_study::Error::from)?;
-    if opts.readme.exists() {
-        let readme = read(&opts.readme)?;
+    cfm_core::io::write_atomic(&opts.report, report.markdown.as_bytes()).map_err(cfm_study::Error::from)?;
+    if let Some(path) = opts.readme.as_ref().filter(|p| p.exists()) {
+        let readme = read(path)?;
         let (Some(a), Some(b)) = (readme.find(START), readme.find(END)) else {
             return Err(Error::Template(format!(
                 "{}: no {START} ... {END} markers for the claims table",
-                opts.readme.display()
+                path.display()
             )));
         };
         let updated = format!("{}{START}\n{}{}", &readme[..a], report.readme_block, &readme[b..]);
-        cfm_core::io::write_atomic(&opts.readme, updated.as_bytes()).map_err(cfm_study::Error::from)?;
+        cfm_core::io::write_atomic(path, updated.as_bytes()).map_err(cfm_study::Error::from)?;
     }
     Ok(report)
 }
 
-/// `to` relative to `from` for sibling directories (`../figures`), else `to` as given.
-fn pathdiff(to: &Path, from: &Path) -> String {
-    match (to.parent(), from.parent(), to.file_name()) {
-        (Some(a), Some(b), Some(name)) if a == b => format!("../{}", name.to_string_lossy()),
-        _ => to.display().to_string(),
+/// The path of `to` relative to the folder `from` (both made absolute first), with `/`.
+pub fn relative(to: &Path, from: &Path) -> String {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (to, from) = (abs(to), abs(from));
+    let (t, f): (Vec<_>, Vec<_>) = (to.components().collect(), from.components().collect());
+    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); f.len() - common];
+    parts.extend(t[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_to_the_common_folder() {
+        assert_eq!(relative(Path::new("/r/figures/a.svg"), Path::new("/r/paper")), "../figures/a.svg");
+        assert_eq!(relative(Path::new("/r/figures/smoke/a.svg"), Path::new("/r/figures/smoke")), "a.svg");
+        assert_eq!(relative(Path::new("/x/y/a.svg"), Path::new("/r/paper")), "../../x/y/a.svg");
     }
 }

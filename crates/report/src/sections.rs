@@ -1,15 +1,14 @@
 //! The generated blocks of the report: the claims table, one section per figure, provenance.
+//! Everything shown is what the figures and claims return; this module only lays it out.
 
-use cfm_study::claims::{Outcome, Verdict};
+use cfm_study::claims::{self, Decision, Outcome, Verdict};
+use cfm_study::figure::caption;
 use cfm_study::manifest::Manifest;
-use cfm_study::{Figure, Profile, figures, table};
+use cfm_study::stats::num;
+use cfm_study::{Figure, KeyTable, Profile, figures, table};
 
-use crate::markdown::{num, table as md};
-use crate::{Options, Result, keys};
-
-/// Figures in the paper's order.
-const PAPER_ORDER: [&str; 9] =
-    ["fig1a", "fig1a_mean", "fig1c", "memorize", "fig2", "fig3", "fig4", "table1", "efm_cost"];
+use crate::markdown::table as md;
+use crate::{Options, Result};
 
 /// "Generated at profile ... from commit ...".
 pub fn generated_note(manifest: &Manifest, volatile: bool) -> String {
@@ -36,7 +35,8 @@ fn verdict(v: &Verdict) -> String {
     match v {
         Verdict::Pass => "**PASS**".into(),
         Verdict::Fail => "**FAIL**".into(),
-        Verdict::NotRun => "NOT RUN".into(),
+        Verdict::Inconclusive => "INCONCLUSIVE".into(),
+        Verdict::NotRun(why) => format!("NOT RUN ({why})"),
         Verdict::Error(e) => format!("ERROR ({e})"),
     }
 }
@@ -48,16 +48,25 @@ fn hidden(o: &Outcome, volatile: bool) -> bool {
 
 const TIMING: &str = "(wall-clock timing: left out of the stable rendering)";
 
+/// What was measured, with the dataset that decided the claim.
+fn measured(o: &Outcome, volatile: bool) -> (String, String) {
+    if hidden(o, volatile) {
+        return (TIMING.to_string(), "-".to_string());
+    }
+    let value = o.measured.as_ref().map_or("-".into(), |m| m.value.clone());
+    let value = match &o.dataset {
+        Some(d) => format!("decided on {d}. {value}"),
+        None => value,
+    };
+    (value, verdict(&o.verdict))
+}
+
 /// One row per claim: id, statement, the paper's number, ours, verdict.
 pub fn claims_table(outcomes: &[Outcome], volatile: bool) -> String {
     let rows: Vec<Vec<String>> = outcomes
         .iter()
         .map(|o| {
-            let (value, verdict) = if hidden(o, volatile) {
-                (TIMING.to_string(), "-".to_string())
-            } else {
-                (o.measured.as_ref().map_or("-".into(), |m| m.value.clone()), verdict(&o.verdict))
-            };
+            let (value, verdict) = measured(o, volatile);
             vec![
                 o.claim.id.to_string(),
                 o.claim.statement.to_string(),
@@ -67,37 +76,34 @@ pub fn claims_table(outcomes: &[Outcome], volatile: bool) -> String {
             ]
         })
         .collect();
-    let pass = outcomes.iter().filter(|o| o.verdict == Verdict::Pass).count();
     format!(
-        "{}\n{pass} of {} claims pass at the scale of this run.\n",
+        "{}\n{} at the scale of this run.\n",
         md(&["claim", "the paper says", "paper's number", "measured here", "verdict"], &rows),
-        outcomes.len()
+        claims::summary(outcomes)
     )
 }
 
-/// Every figure's section: the paper's, then those beyond it.
+fn key_table(k: &KeyTable) -> String {
+    let headers: Vec<&str> = k.headers.iter().map(String::as_str).collect();
+    let title = if k.title.is_empty() { String::new() } else { format!("{}:\n\n", k.title) };
+    format!("{title}{}\n", md(&headers, &k.rows))
+}
+
+/// Every figure's section: the paper's, then those beyond it, in the order of `figures::all`.
 pub fn all(
     opts: &Options,
-    rel: &str,
     manifest: &Manifest,
     outcomes: &[Outcome],
     links: &mut Vec<String>,
 ) -> Result<String> {
     let figs = figures::all();
-    let mut paper: Vec<&dyn Figure> = Vec::new();
-    for id in PAPER_ORDER {
-        if let Some(f) = figs.iter().find(|f| f.id() == id) {
-            paper.push(*f);
-        }
-    }
-    let beyond: Vec<&dyn Figure> = figs.iter().copied().filter(|f| !PAPER_ORDER.contains(&f.id())).collect();
     let mut out = String::from("## The paper's figures and tables\n\n");
-    for f in paper {
-        out.push_str(&section(f, opts, rel, manifest, outcomes, links)?);
+    for f in figs.iter().filter(|f| f.paper().is_some()) {
+        out.push_str(&section(*f, opts, manifest, outcomes, links)?);
     }
     out.push_str("## Beyond the paper\n\n");
-    for f in beyond {
-        out.push_str(&section(f, opts, rel, manifest, outcomes, links)?);
+    for f in figs.iter().filter(|f| f.paper().is_none()) {
+        out.push_str(&section(*f, opts, manifest, outcomes, links)?);
     }
     Ok(out)
 }
@@ -105,58 +111,70 @@ pub fn all(
 fn section(
     fig: &dyn Figure,
     opts: &Options,
-    rel: &str,
     manifest: &Manifest,
     outcomes: &[Outcome],
     links: &mut Vec<String>,
 ) -> Result<String> {
     let id = fig.id();
     let mut out = format!("### `{id}`: {}\n\n", fig.title());
-    if !fig.paper().is_empty() {
-        out.push_str(&format!("**The paper.** {}\n\n", fig.paper()));
+    if let Some(paper) = fig.paper() {
+        out.push_str(&format!("**The paper.** {paper}\n\n"));
     }
     let csv = opts.figures.join("data").join(format!("{id}.csv"));
     let entry = manifest.figures.get(id);
     if !csv.exists() {
-        out.push_str(&format!(
-            "Not run: there is no `figures/data/{id}.csv`. Run `cfm reproduce --only {id}`.\n\n"
-        ));
+        out.push_str(&format!("Not run: there is no `data/{id}.csv`. Run `cfm reproduce --only {id}`.\n\n"));
         return Ok(out);
     }
     let profile = entry.map_or(Profile::Quick, |e| e.profile);
-    let svg = format!("{rel}/{id}.svg");
+    let svg = crate::relative(&opts.figures.join(format!("{id}.svg")), opts.report_dir());
     out.push_str(&format!("![{id}]({svg})\n\n"));
     links.push(svg);
     out.push_str(&format!(
         "**What was run ({profile} profile), and how it differs from the paper.** {}\n\n",
-        fig.caption(profile)
+        caption(fig, profile)
     ));
+    if let Some(e) = entry.filter(|e| !e.not_run.is_empty()) {
+        let rows: Vec<Vec<String>> =
+            e.not_run.iter().map(|n| vec![n.cell.clone(), n.dataset.clone(), n.reason.clone()]).collect();
+        out.push_str(&format!("**Not run.**\n\n{}\n", md(&["cell", "dataset", "why, and the fix"], &rows)));
+    }
+    let settings = fig.plan(profile).settings();
+    if !settings.is_empty() {
+        let rows: Vec<Vec<String>> = settings.into_iter().map(|s| vec![s.name, s.paper, s.ours]).collect();
+        out.push_str(&format!(
+            "**Settings, the paper's beside ours.**\n\n{}\n",
+            md(&["", "paper", "here"], &rows)
+        ));
+    }
     let df = table::read_csv(&csv)?;
     if fig.timings() && !opts.volatile {
         out.push_str(&format!("**Key numbers.** {TIMING}\n\n"));
-    } else if let Some(k) = keys::key_numbers(id, &df)? {
-        out.push_str(&format!("**Key numbers.**\n\n{k}\n"));
+    } else {
+        let tables: Vec<String> = fig.key_numbers(&df)?.iter().map(key_table).collect();
+        if !tables.is_empty() {
+            out.push_str(&format!("**Key numbers.**\n\n{}", tables.join("")));
+        }
     }
     let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.claim.figure == id).collect();
     if !mine.is_empty() {
         let rows: Vec<Vec<String>> = mine
             .iter()
             .map(|o| {
-                let (value, threshold) = o
-                    .measured
-                    .as_ref()
-                    .map_or(("-".into(), "-".into()), |m| (m.value.clone(), m.threshold.clone()));
-                if hidden(o, opts.volatile) {
-                    vec![o.claim.id.into(), o.claim.paper.into(), TIMING.into(), threshold, "-".into()]
-                } else {
-                    vec![o.claim.id.into(), o.claim.paper.into(), value, threshold, verdict(&o.verdict)]
-                }
+                let (value, v) = measured(o, opts.volatile);
+                let threshold = o.measured.as_ref().map_or("-".into(), |m| m.threshold.clone());
+                vec![o.claim.id.into(), o.claim.paper.into(), value, threshold, v]
             })
             .collect();
         out.push_str(&format!(
             "**Claims.**\n\n{}\n",
             md(&["claim", "paper", "measured here", "threshold", "verdict"], &rows)
         ));
+        for o in mine.iter().filter(|o| !hidden(o, opts.volatile)) {
+            if let Some(Decision::Inconclusive(why)) = o.measured.as_ref().map(|m| &m.decision) {
+                out.push_str(&format!("*{} is inconclusive:* {why}\n\n", o.claim.id));
+            }
+        }
     }
     out.push_str(&format!(
         "**Regenerate.** `cargo run --release -p cfm-cli -- reproduce --profile {profile} --only {id}`, then `cfm report`.\n\n"
@@ -197,7 +215,7 @@ pub fn timing_summary(manifest: &Manifest, volatile: bool) -> String {
     )
 }
 
-/// The manifest summary: one row per figure, the machine and the crate versions.
+/// The manifest summary: one row per figure, the machine, the data files and the crate versions.
 pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
     if manifest.figures.is_empty() {
         return "No figure has been run yet.\n".into();
@@ -236,6 +254,18 @@ pub fn manifest(manifest: &Manifest, volatile: bool) -> String {
             "Total compute time of the cells (each counted once): {} s.\n",
             num(total_compute_s(manifest), 3)
         ));
+    }
+    let mut files: Vec<(String, String)> = manifest
+        .figures
+        .values()
+        .flat_map(|e| e.data_files.iter().map(|f| (f.path.display().to_string(), f.sha256.clone())))
+        .collect();
+    files.sort();
+    files.dedup();
+    if !files.is_empty() {
+        let rows: Vec<Vec<String>> =
+            files.into_iter().map(|(p, h)| vec![format!("`{p}`"), format!("`{h}`")]).collect();
+        out.push_str(&format!("\nData files read:\n\n{}", md(&["file", "SHA-256"], &rows)));
     }
     if let Some(e) = manifest.figures.values().next() {
         let versions: Vec<String> = e.crate_versions.iter().map(|(k, v)| format!("{k} {v}")).collect();

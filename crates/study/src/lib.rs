@@ -9,15 +9,17 @@
 
 pub mod claims;
 mod context;
+pub mod data;
 mod error;
 pub mod figure;
 pub mod figures;
 pub mod manifest;
 pub mod pipeline;
 mod profile;
+pub mod stats;
 pub mod table;
 
 pub use context::Context;
 pub use error::{Error, Result};
-pub use figure::{CellSpec, Figure};
+pub use figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 pub use profile::Profile;

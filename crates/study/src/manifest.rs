@@ -39,6 +39,23 @@ pub struct FigureEntry {
     /// The figure whose cells this one reads from the cache (its compute time is counted there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cells_of: Option<String>,
+    /// Cells that did not run (a dataset's files are missing), with the fix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<NotRun>,
+    /// Every data file the figure read, with its SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_files: Vec<cfm_core::datasets::DataFile>,
+}
+
+/// A cell that did not run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct NotRun {
+    /// The cell's label.
+    pub cell: String,
+    /// The dataset that is missing (its table name, e.g. `fashion-mnist`).
+    pub dataset: String,
+    /// What is wrong and how to fix it.
+    pub reason: String,
 }
 
 fn one() -> usize {

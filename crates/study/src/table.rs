@@ -141,16 +141,16 @@ pub fn write_csv(path: &Path, df: &DataFrame) -> Result<()> {
 
 /// Reads a results table written by [`write_csv`].
 pub fn read_csv(path: &Path) -> Result<DataFrame> {
-    if !path.exists() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such results table"),
-        ));
-    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_csv(&bytes).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))
+}
+
+/// Parses the CSV text of a results table.
+pub fn parse_csv(bytes: &[u8]) -> Result<DataFrame> {
     Ok(CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(None)
-        .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+        .into_reader_with_file_handle(std::io::Cursor::new(bytes))
         .finish()?)
 }
 
@@ -158,6 +158,16 @@ pub fn read_csv(path: &Path) -> Result<DataFrame> {
 pub fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     let col = df.column(name)?.cast(&DataType::Float64)?;
     Ok(col.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// The first value of column `column` (NaN for an empty table).
+pub fn first(df: &DataFrame, column: &str) -> Result<f64> {
+    Ok(f64s(df, column)?.first().copied().unwrap_or(f64::NAN))
+}
+
+/// The `value` of the first row whose `statistic` is `statistic` (NaN when there is none).
+pub fn stat_value(df: &DataFrame, statistic: &str) -> Result<f64> {
+    first(&filter_eq(df, "statistic", statistic)?, "value")
 }
 
 /// Column `name` as text.

@@ -1,12 +1,13 @@
 //! Guards on every number the figures show: smoke-profile results tables as insta snapshots
 //! (rounded to 4 significant digits so that last-bit noise does not churn them), determinism,
-//! the cache, and claim checks that must fail on planted false tables.
+//! the verified cache, and claim checks that must fail on planted false tables.
 
 use cfm_study::claims::{Verdict, decide};
-use cfm_study::figures;
-use cfm_study::pipeline::run_figure;
+use cfm_study::figure::cells;
+use cfm_study::manifest::Manifest;
+use cfm_study::pipeline::{cell_hash, run_figure};
 use cfm_study::table::{TableBuilder, read_csv, rounded, to_csv, write_csv};
-use cfm_study::{Context, Profile};
+use cfm_study::{Context, Profile, figures};
 use indicatif::MultiProgress;
 use polars::prelude::DataFrame;
 
@@ -17,7 +18,7 @@ fn smoke(cache: &std::path::Path, id: &str) -> (DataFrame, usize) {
 fn smoke_jobs(cache: &std::path::Path, id: &str, jobs: usize) -> (DataFrame, usize) {
     let ctx = Context { jobs, ..Context::new(Profile::Smoke, cache) };
     let run = run_figure(figures::get(id).unwrap(), &ctx, &MultiProgress::new()).unwrap();
-    (run.table, run.cached)
+    (run.table.expect("smoke cells all run"), run.cached)
 }
 
 fn csv(df: &DataFrame) -> String {
@@ -48,11 +49,36 @@ fn two_runs_give_bit_identical_tables_whatever_the_jobs_and_the_cache_is_used() 
     }
 }
 
+#[test]
+fn a_truncated_or_altered_cached_cell_is_recomputed_never_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let fig = figures::get("fig1a").unwrap();
+    let ctx = Context::new(Profile::Smoke, dir.path());
+    let (clean, _) = smoke(dir.path(), "fig1a");
+    let cell = &cells(fig, &ctx).unwrap()[0];
+    let path = dir.path().join("cells/fig1a").join(format!("{}.csv", cell_hash(fig, &ctx, cell)));
+    let bytes = std::fs::read(&path).unwrap();
+    let lines: Vec<usize> = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i).collect();
+    let cuts = [
+        bytes[..=lines[lines.len() / 2]].to_vec(),    // at a line boundary
+        bytes[..lines[lines.len() / 2] + 5].to_vec(), // in mid-line
+        String::from_utf8(bytes.clone()).unwrap().replacen("0.", "1.", 1).into_bytes(), // altered, same size
+    ];
+    for (k, cut) in cuts.iter().enumerate() {
+        std::fs::write(&path, cut).unwrap();
+        let (table, cached) = smoke(dir.path(), "fig1a");
+        assert_eq!(csv(&table), csv(&clean), "corruption {k}: the table differs from the clean run's");
+        assert_eq!(cached, 1, "corruption {k}: only the intact cell comes from the cache");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "corruption {k}: the recomputed cell differs");
+    }
+}
+
 /// Writes `df` as the figure's table in a fresh directory and decides the figure's claims.
-fn verdicts(id: &str, df: &DataFrame) -> Vec<Verdict> {
+pub fn verdicts(id: &str, df: &DataFrame) -> Vec<Verdict> {
     let dir = tempfile::tempdir().unwrap();
     write_csv(&dir.path().join(format!("{id}.csv")), df).unwrap();
-    figures::claims_of(id).into_iter().map(|c| decide(c, dir.path()).verdict).collect()
+    let manifest = Manifest::default();
+    figures::get(id).unwrap().claims().into_iter().map(|c| decide(c, dir.path(), &manifest).verdict).collect()
 }
 
 #[test]
@@ -71,10 +97,11 @@ fn claims_fail_on_planted_false_tables() {
     }
     assert_eq!(verdicts("fig1a", &t.finish().unwrap()), vec![Verdict::Fail]);
 
-    // C2: the highest-dimensional set never aligns.
+    // C2: the images never align (a Gaussian mixture that does is not what decides).
     let mut t = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
     for k in 0..10 {
-        t.push(cfm_study::row!["gmm-d1024", 1024usize, 100usize, k as f64 * 0.1, "mean_cosine", 0.5]);
+        t.push(cfm_study::row!["digits", 64usize, 100usize, k as f64 * 0.1, "mean_cosine", 0.5]);
+        t.push(cfm_study::row!["gmm-d1024", 1024usize, 100usize, k as f64 * 0.1, "mean_cosine", 1.0]);
     }
     assert_eq!(verdicts("fig1a_mean", &t.finish().unwrap()), vec![Verdict::Fail]);
 
@@ -102,8 +129,9 @@ fn claims_fail_on_planted_false_tables() {
 #[test]
 fn missing_tables_are_not_run_and_broken_ones_are_errors() {
     let dir = tempfile::tempdir().unwrap();
+    let manifest = Manifest::default();
     for claim in cfm_study::claims::all() {
-        assert_eq!(decide(claim, dir.path()).verdict, Verdict::NotRun);
+        assert!(matches!(decide(claim, dir.path(), &manifest).verdict, Verdict::NotRun(_)));
     }
     let mut t = TableBuilder::new(&["dataset", "other"]);
     t.push(cfm_study::row!["two-moons", 1.0]);
@@ -113,4 +141,45 @@ fn missing_tables_are_not_run_and_broken_ones_are_errors() {
     let (table, _) = smoke(dir.path(), "collapse");
     write_csv(&dir.path().join("c.csv"), &table).unwrap();
     assert_eq!(csv(&read_csv(&dir.path().join("c.csv")).unwrap()), csv(&table));
+}
+
+#[test]
+fn a_claim_whose_dataset_was_not_run_is_not_run_not_decided_on_another() {
+    use cfm_study::manifest::{FigureEntry, NotRun};
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
+    for k in 0..10 {
+        t.push(cfm_study::row!["digits", 64usize, 100usize, k as f64 * 0.1, "mean_cosine", 1.0]);
+    }
+    write_csv(&dir.path().join("fig1a_mean.csv"), &t.finish().unwrap()).unwrap();
+    let claim = || figures::get("fig1a_mean").unwrap().claims().remove(0);
+    assert_eq!(decide(claim(), dir.path(), &Manifest::default()).verdict, Verdict::Pass);
+    let mut manifest = Manifest::default();
+    let entry = FigureEntry {
+        title: String::new(),
+        profile: Profile::Quick,
+        seed: 0,
+        config_hash: String::new(),
+        cells: 2,
+        git_commit: String::new(),
+        crate_versions: Default::default(),
+        threads: 1,
+        machine: String::new(),
+        wall_time_s: 0.0,
+        jobs: 1,
+        cells_of: None,
+        not_run: vec![NotRun {
+            cell: "fashion-mnist".into(),
+            dataset: "fashion-mnist".into(),
+            reason: "apt-get install dataset-fashion-mnist".into(),
+        }],
+        data_files: Vec::new(),
+    };
+    manifest.figures.insert("fig1a_mean".into(), entry);
+    let o = decide(claim(), dir.path(), &manifest);
+    assert!(
+        matches!(&o.verdict, Verdict::NotRun(why) if why.contains("apt-get install dataset-fashion-mnist")),
+        "{:?}",
+        o.verdict
+    );
 }

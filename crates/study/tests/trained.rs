@@ -1,23 +1,40 @@
-//! Guards on the figures that train networks (fig4, table1, efm_cost): smoke tables as insta
-//! snapshots rounded to 3 significant digits (timings excluded), determinism, the shared cell
-//! and model caches, and claim checks that must fail on planted false tables.
+//! Guards on the figures that train networks (fig2, fig3, fig4, table1, efm_cost): smoke tables
+//! as insta snapshots rounded to 3 significant digits (timings excluded), determinism and the
+//! root seed, the shared cell and model caches, and claim checks that must fail on planted
+//! false tables (and pass on planted true ones).
 
 use cfm_nn::{TrainSet, TrainedModel, Weights};
 use cfm_study::claims::{Verdict, decide};
-use cfm_study::figures::{self, fig4, learned};
+use cfm_study::data::identity;
+use cfm_study::figure::cells;
+use cfm_study::figures::{self, fig4};
+use cfm_study::manifest::Manifest;
 use cfm_study::pipeline::{cell_hash, run_figure};
 use cfm_study::table::{TableBuilder, rounded, strs, to_csv, write_csv};
 use cfm_study::{Context, Profile, row};
 use indicatif::MultiProgress;
 use polars::prelude::DataFrame;
 
-fn run(profile: Profile, cache: &std::path::Path, id: &str) -> cfm_study::pipeline::FigureRun {
-    let ctx = Context::new(profile, cache);
+fn run_seed(
+    profile: Profile,
+    cache: &std::path::Path,
+    id: &str,
+    seed: u64,
+) -> cfm_study::pipeline::FigureRun {
+    let ctx = Context { seed, ..Context::new(profile, cache) };
     run_figure(figures::get(id).unwrap(), &ctx, &MultiProgress::new()).unwrap()
+}
+
+fn run(profile: Profile, cache: &std::path::Path, id: &str) -> cfm_study::pipeline::FigureRun {
+    run_seed(profile, cache, id, 0)
 }
 
 fn csv(df: &DataFrame) -> String {
     String::from_utf8(to_csv(df).unwrap()).unwrap()
+}
+
+fn table(r: &cfm_study::pipeline::FigureRun) -> &DataFrame {
+    r.table.as_ref().expect("every smoke cell runs")
 }
 
 #[test]
@@ -27,19 +44,20 @@ fn fig4_is_deterministic_shares_its_cells_with_table1_and_its_models_with_train(
     let first = run(Profile::Smoke, a.path(), "fig4");
     assert_eq!((first.cells, first.cached), (2, 0));
     let second = run(Profile::Smoke, b.path(), "fig4");
-    assert_eq!(csv(&first.table), csv(&second.table), "fig4: two fresh runs differ");
-    insta::assert_snapshot!("fig4_smoke", csv(&rounded(&first.table, 3).unwrap()));
+    assert_eq!(csv(table(&first)), csv(table(&second)), "fig4: two fresh runs differ");
+    insta::assert_snapshot!("fig4_smoke", csv(&rounded(table(&first), 3).unwrap()));
 
     // table1's cells are fig4's: all of them come from fig4's cache.
     let table1 = run(Profile::Smoke, a.path(), "table1");
     assert_eq!(table1.cached, table1.cells, "table1 recomputed fig4's cells");
-    insta::assert_snapshot!("table1_smoke", csv(&rounded(&table1.table, 3).unwrap()));
+    insta::assert_snapshot!("table1_smoke", csv(&rounded(table(&table1), 3).unwrap()));
 
     // The model fig4 saved is the one cfm_nn::train makes for the same config, bit for bit.
-    let cfm = &fig4::runs(Profile::Smoke)[0];
+    let ctx = Context::new(Profile::Smoke, a.path());
+    let cfm = &fig4::runs(&ctx)[0];
     assert_eq!(cfm.method, fig4::Method::Cfm);
     let data = cfm_core::datasets::digits();
-    let identity = learned::identity(learned::ImageData::Digits, 1500);
+    let identity = identity(cfm_core::datasets::ImageData::Digits, 1500);
     let set = TrainSet { points: &data.train, image: data.image, identity: &identity };
     let saved = TrainedModel::load(&cfm_nn::model_dir(a.path(), &cfm.train, &set).unwrap()).unwrap();
     let trained = cfm_nn::train(&cfm.train, &set, c.path(), &cfm_nn::RunOptions::default()).unwrap();
@@ -58,17 +76,41 @@ fn fig4_is_deterministic_shares_its_cells_with_table1_and_its_models_with_train(
 }
 
 #[test]
+fn the_root_seed_reaches_the_trained_networks() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let zero = run_seed(Profile::Smoke, a.path(), "fig4", 0);
+    let seven = run_seed(Profile::Smoke, b.path(), "fig4", 7);
+    assert_ne!(csv(table(&zero)), csv(table(&seven)), "fig4: root seeds 0 and 7 give the same table");
+    let ctx = |seed| Context { seed, ..Context::new(Profile::Smoke, "unused") };
+    let seeds = |seed| fig4::runs(&ctx(seed)).iter().map(|r| r.train.seed).collect::<Vec<_>>();
+    assert_ne!(seeds(0), seeds(7));
+    assert_eq!(seeds(7), seeds(7));
+}
+
+#[test]
+fn fig2_and_fig3_smoke_tables_match_snapshots_and_fig3_reuses_fig2s_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let fig2 = run(Profile::Smoke, dir.path(), "fig2");
+    insta::assert_snapshot!("fig2_smoke", csv(&rounded(table(&fig2), 3).unwrap()));
+    let models = || std::fs::read_dir(dir.path().join("models")).unwrap().count();
+    let before = models();
+    let fig3 = run(Profile::Smoke, dir.path(), "fig3");
+    assert_eq!(models(), before, "fig3 trained a network instead of reusing fig2's full-split model");
+    insta::assert_snapshot!("fig3_smoke", csv(&rounded(table(&fig3), 3).unwrap()));
+}
+
+#[test]
 fn efm_cost_smoke_schema_and_grid() {
     let dir = tempfile::tempdir().unwrap();
-    let table = run(Profile::Smoke, dir.path(), "efm_cost").table;
-    let schema: Vec<String> =
-        table.columns().iter().map(|c| format!("{}: {}", c.name(), c.dtype())).collect();
+    let t = run(Profile::Smoke, dir.path(), "efm_cost");
+    let t = table(&t);
+    let schema: Vec<String> = t.columns().iter().map(|c| format!("{}: {}", c.name(), c.dtype())).collect();
     let (models, ms, stats) =
-        (strs(&table, "model").unwrap(), strs(&table, "m").unwrap(), strs(&table, "statistic").unwrap());
+        (strs(t, "model").unwrap(), strs(t, "m").unwrap(), strs(t, "statistic").unwrap());
     let keys: Vec<String> =
-        (0..table.height()).map(|i| format!("{} {} {}", models[i], ms[i], stats[i])).collect();
+        (0..t.height()).map(|i| format!("{} {} {}", models[i], ms[i], stats[i])).collect();
     insta::assert_snapshot!("efm_cost_smoke_keys", format!("{}\n{}", schema.join("\n"), keys.join("\n")));
-    let values = cfm_study::table::f64s(&table, "value").unwrap();
+    let values = cfm_study::table::f64s(t, "value").unwrap();
     assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
 }
 
@@ -78,26 +120,27 @@ fn paper_cells_are_listed_and_table1_cells_are_fig4_cells() {
     let (f4, t1) = (figures::get("fig4").unwrap(), figures::get("table1").unwrap());
     for (profile, fig4_cells, table1_cells) in [(Profile::Quick, 15, 12), (Profile::Paper, 13, 8)] {
         let ctx = Context::new(profile, dir.path());
-        let hashes: Vec<String> = f4.cells(&ctx).unwrap().iter().map(|c| cell_hash(f4, &ctx, c)).collect();
-        let cells = t1.cells(&ctx).unwrap();
-        assert_eq!((hashes.len(), cells.len()), (fig4_cells, table1_cells), "{profile}");
-        assert!(cells.iter().all(|c| hashes.contains(&cell_hash(t1, &ctx, c))), "{profile}");
+        let hashes: Vec<String> = cells(f4, &ctx).unwrap().iter().map(|c| cell_hash(f4, &ctx, c)).collect();
+        let cs = cells(t1, &ctx).unwrap();
+        assert_eq!((hashes.len(), cs.len()), (fig4_cells, table1_cells), "{profile}");
+        assert!(cs.iter().all(|c| hashes.contains(&cell_hash(t1, &ctx, c))), "{profile}");
     }
     let ctx = Context::new(Profile::Paper, dir.path());
-    assert_eq!(figures::get("efm_cost").unwrap().cells(&ctx).unwrap().len(), 1);
+    assert_eq!(cells(figures::get("efm_cost").unwrap(), &ctx).unwrap().len(), 1);
 }
 
 /// Writes `df` as the figure's table in a fresh directory and decides the figure's claims.
 fn verdicts(id: &str, df: &DataFrame) -> Vec<Verdict> {
     let dir = tempfile::tempdir().unwrap();
     write_csv(&dir.path().join(format!("{id}.csv")), df).unwrap();
-    figures::claims_of(id).into_iter().map(|c| decide(c, dir.path()).verdict).collect()
+    let manifest = Manifest::default();
+    figures::get(id).unwrap().claims().into_iter().map(|c| decide(c, dir.path(), &manifest).verdict).collect()
 }
 
 /// A fig4 table: final-step values `value(method, seed)` for every panel, and an earlier step
 /// at which every method is far worse (ignored by C8).
 fn fig4_table(value: impl Fn(&str, u64) -> f64) -> DataFrame {
-    let mut t = TableBuilder::new(&["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"]);
+    let mut t = TableBuilder::new(&fig4::COLUMNS);
     for (method, m) in [("CFM", 1usize), ("OT-CFM", 1), ("EFM-128", 128), ("EFM-1000", 1000)] {
         for seed in 0..3u64 {
             t.push(row!["digits", method, m, seed, 0.0, 0u64, "classifier_accuracy", 0.95]);
@@ -133,6 +176,82 @@ fn c8_fails_on_planted_false_tables() {
         _ => 2.0 + spread(s),
     });
     assert_eq!(verdicts("fig4", &reversed), vec![Verdict::Fail]);
+}
+
+/// A fig2 table for `digits` at one width: per n, an error curve `error(n, t)`, the copies and
+/// mean d1 of its samples, and the train-to-train distance 1.
+fn fig2_table(
+    error: impl Fn(f64, f64) -> f64,
+    copies: impl Fn(f64) -> f64,
+    d1: impl Fn(f64) -> f64,
+) -> DataFrame {
+    use cfm_study::figures::fig2::*;
+    let mut t = TableBuilder::new(&COLUMNS);
+    for n in [10usize, 100, 1000] {
+        for k in 1..10 {
+            let tt = k as f64 / 10.0;
+            t.push(row!["digits", n, 256usize, tt, ERROR, error(n as f64, tt)]);
+        }
+        for (stat, v) in [
+            (MEAN_D1, d1(n as f64)),
+            (FRACTION_MEMORIZED, copies(n as f64)),
+            (TRAIN_TO_TRAIN_SUBSET, 1.0),
+            (TRAIN_TO_TRAIN_FULL, 1.0),
+            (FD_FEATURE_TEST, 1.0),
+            (FD_PIXEL_TEST, 1.0),
+            (CLASSIFIER_ACCURACY, 0.9),
+        ] {
+            t.push(row!["digits", n, 256usize, 0.0, stat, v]);
+        }
+    }
+    t.finish().unwrap()
+}
+
+#[test]
+fn c5_and_c6_pass_on_planted_true_tables_and_fail_on_false_ones() {
+    // The error grows with n and peaks early (t = 0.2) for the largest n; copies at n = 10 only.
+    let early = |n: f64, t: f64| n.ln() * (1.0 - (t - 0.2).abs());
+    let copies = |n: f64| if n < 50.0 { 0.95 } else { 0.0 };
+    let d1 = |n: f64| if n < 50.0 { 0.1 } else { 0.8 };
+    assert_eq!(verdicts("fig2", &fig2_table(early, copies, d1)), vec![Verdict::Pass, Verdict::Pass]);
+    // The error falls with n (C5 false); nothing is ever copied (C6 false).
+    let falling = |n: f64, t: f64| (1.0 / n) * (1.0 - (t - 0.2).abs());
+    assert_eq!(verdicts("fig2", &fig2_table(falling, |_| 0.1, |_| 0.7)), vec![Verdict::Fail, Verdict::Fail]);
+    // The error grows with n but peaks late (C5 false); the largest n still copies (C6 false).
+    let late = |n: f64, t: f64| n.ln() * t;
+    assert_eq!(verdicts("fig2", &fig2_table(late, |_| 0.95, |_| 0.1)), vec![Verdict::Fail, Verdict::Fail]);
+}
+
+/// A fig3 table for `digits`: the mean pixel distance `d(tau)`.
+fn fig3_table(d: impl Fn(f64) -> f64) -> DataFrame {
+    use cfm_study::figures::fig3::*;
+    let mut t = TableBuilder::new(&COLUMNS);
+    for k in 0..=20 {
+        let tau = k as f64 / 20.0;
+        t.push(row!["digits", tau, -1i64, 0usize, MEAN_PIXEL_DISTANCE, d(tau)]);
+        t.push(row!["digits", tau, -1i64, 0usize, MEAN_FEATURE_DISTANCE, d(tau)]);
+        t.push(row!["digits", tau, -1i64, 0usize, FRACTION_MEMORIZED, 0.0]);
+    }
+    t.finish().unwrap()
+}
+
+#[test]
+fn c7_passes_on_a_planted_true_table_and_fails_on_false_ones() {
+    // As novel as the network up to 0.2, a training image from 0.4 (the paper's shape).
+    let paper = |tau: f64| {
+        if tau <= 0.2 {
+            3.0
+        } else if tau >= 0.4 {
+            0.0
+        } else {
+            3.0 * (0.4 - tau) / 0.2
+        }
+    };
+    assert_eq!(verdicts("fig3", &fig3_table(paper)), vec![Verdict::Pass]);
+    // A training image only at tau = 1.
+    assert_eq!(verdicts("fig3", &fig3_table(|tau| if tau < 1.0 { 3.0 } else { 0.0 })), vec![Verdict::Fail]);
+    // Never as novel as the network: it drops at once.
+    assert_eq!(verdicts("fig3", &fig3_table(|tau| if tau == 0.0 { 3.0 } else { 0.0 })), vec![Verdict::Fail]);
 }
 
 /// An efm_cost table with U-Net step times `step(M)` and target-construction times `target(M)` (ms).

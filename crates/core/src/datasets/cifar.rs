@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::files::{Source, read_rest};
+use super::files::read_rest;
 use super::{Dataset, ImageShape, byte_to_unit};
 use crate::{Error, Matrix, Result};
 
@@ -24,37 +24,19 @@ const FILES: [&str; 6] = [
     "test_batch.bin",
 ];
 
-const SOURCE: Source = Source {
-    name: "CIFAR-10 (binary version)",
-    subdirs: &["cifar-10-batches-bin"],
-    files: &FILES,
-    download: "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and unpack it in the \
-               data directory (`tar xzf cifar-10-binary.tar.gz` creates cifar-10-batches-bin/)",
-};
-
-/// CIFAR-10 (3 x 32 x 32) from `dir/cifar-10-batches-bin/` or from `dir` itself.
-pub fn cifar10(dir: &Path) -> Result<Dataset> {
-    read(dir, None)
-}
-
-/// [`cifar10`] with only the first `n_train` training images (or all, if fewer): only the
-/// batch files and bytes they need are read. The test split is read whole.
-pub fn cifar10_head(dir: &Path, n_train: usize) -> Result<Dataset> {
-    read(dir, Some(n_train))
-}
-
-fn read(dir: &Path, limit: Option<usize>) -> Result<Dataset> {
-    let folder = SOURCE.locate(dir)?;
+/// CIFAR-10 (3 x 32 x 32) from `folder`; with `limit`, only the first `limit` training
+/// images (only the batch files and bytes they need are read). The test split is read whole.
+pub(crate) fn read(folder: &Path, limit: Option<usize>) -> Result<Dataset> {
     let (mut train, mut train_labels) = (Vec::new(), Vec::new());
     for file in &FILES[..5] {
         let left = limit.map(|l| l - train_labels.len());
         if left == Some(0) {
             break;
         }
-        batch(&folder, file, left, &mut train, &mut train_labels)?;
+        batch(folder, file, left, &mut train, &mut train_labels)?;
     }
     let (mut test, mut test_labels) = (Vec::new(), Vec::new());
-    batch(&folder, FILES[5], None, &mut test, &mut test_labels)?;
+    batch(folder, FILES[5], None, &mut test, &mut test_labels)?;
     let d = RECORD_BYTES - 1;
     Ok(Dataset {
         name: "cifar10".to_string(),
@@ -74,7 +56,7 @@ fn batch(
     pixels: &mut Vec<f32>,
     labels: &mut Vec<u8>,
 ) -> Result<()> {
-    let (path, mut r) = SOURCE.open(folder, file)?;
+    let (path, mut r) = super::catalog::CIFAR10.open(folder, file)?;
     let bytes = read_rest(&mut r, &path, max.map(|m| m.saturating_mul(RECORD_BYTES)))?;
     if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD_BYTES) {
         return Err(Error::format(

@@ -16,46 +16,66 @@ use crate::{Error, Result};
 pub(crate) struct Source {
     /// Name for messages, e.g. `"MNIST"`.
     pub name: &'static str,
-    /// Sub-folders of the data directory tried, in order, before the directory itself.
+    /// Sub-folders of a data directory that may hold the dataset, in order: its own names only
+    /// (MNIST and Fashion-MNIST share file names, so a folder is never guessed).
     pub subdirs: &'static [&'static str],
-    /// Every file the dataset needs; the folder holding the first one is the dataset's folder.
-    pub files: &'static [&'static str],
-    /// Where to download the files and how to unpack them, as a sentence.
+    /// Every file the dataset needs, with the SHA-256 values it is recognised by.
+    pub files: &'static [FileSpec],
+    /// How to get the files, as a sentence.
     pub download: &'static str,
 }
 
+/// A file of a dataset and the hashes that identify it.
+pub(crate) struct FileSpec {
+    /// Its name (read as `name` or `name.gz`).
+    pub name: &'static str,
+    /// SHA-256 of the accepted files: the published compressed file, and where known the
+    /// decompressed content and other distributions' compressed copies.
+    pub sha256: &'static [&'static str],
+}
+
 impl Source {
+    /// The names of the files, for messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.files.iter().map(|f| f.name).collect()
+    }
+
     /// What the dataset needs and where: the body of every "missing" message.
     fn expected(&self, places: &str) -> String {
         format!(
             "{} needs the files {} (each raw or gzip-compressed, optionally with a .gz suffix) in {places}; {}",
             self.name,
-            self.files.join(", "),
+            self.names().join(", "),
             self.download
         )
     }
 
-    /// The folder holding the dataset: the first of `dir/<subdir>` (in order) and `dir` itself
-    /// that contains the first of [`files`](Self::files).
-    pub fn locate(&self, dir: &Path) -> Result<PathBuf> {
+    /// The folder holding the dataset: the first `dir/<subdir>` (data directories in order,
+    /// then sub-folders in order) that contains the first of [`files`](Self::files).
+    pub fn locate(&self, dirs: &[PathBuf]) -> Result<PathBuf> {
         let candidates: Vec<PathBuf> =
-            self.subdirs.iter().map(|s| dir.join(s)).chain(std::iter::once(dir.to_path_buf())).collect();
-        if let Some(found) = candidates.iter().find(|c| path_of(c, self.files[0]).is_some()) {
+            dirs.iter().flat_map(|d| self.subdirs.iter().map(move |s| d.join(s))).collect();
+        if let Some(found) = candidates.iter().find(|c| path_of(c, self.files[0].name).is_some()) {
             return Ok(found.clone());
         }
         let places = candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(" or ");
-        let what = if dir.is_dir() { "not found" } else { "data directory does not exist" };
-        let msg = format!("{what}; {}", self.expected(&places));
-        Err(Error::io(dir, io::Error::new(io::ErrorKind::NotFound, msg)))
+        let at = dirs.first().cloned().unwrap_or_default();
+        let msg = format!("not found; {}", self.expected(&places));
+        Err(Error::io(at, io::Error::new(io::ErrorKind::NotFound, msg)))
+    }
+
+    /// The path of `file` in `folder` (`file` or `file.gz`), or an error saying what is missing.
+    pub fn path(&self, folder: &Path, file: &str) -> Result<PathBuf> {
+        path_of(folder, file).ok_or_else(|| {
+            let msg = format!("missing; {}", self.expected(&folder.display().to_string()));
+            Error::io(folder.join(file), io::Error::new(io::ErrorKind::NotFound, msg))
+        })
     }
 
     /// Opens `file` in `folder` (`file` or `file.gz`), transparently decompressing
     /// gzip content. Returns the path actually opened, for messages.
     pub fn open(&self, folder: &Path, file: &str) -> Result<(PathBuf, Box<dyn Read>)> {
-        let Some(path) = path_of(folder, file) else {
-            let msg = format!("missing; {}", self.expected(&folder.display().to_string()));
-            return Err(Error::io(folder.join(file), io::Error::new(io::ErrorKind::NotFound, msg)));
-        };
+        let path = self.path(folder, file)?;
         let mut reader = BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
         let gzip = reader.fill_buf().map_err(|e| Error::io(&path, e))?.starts_with(&[0x1f, 0x8b]);
         let reader: Box<dyn Read> =
@@ -64,9 +84,10 @@ impl Source {
     }
 }
 
-/// `folder/file` or `folder/file.gz`, whichever exists first.
+/// `folder/file.gz` or `folder/file`, whichever exists first (the published files are
+/// compressed, and their hashes are the ones everybody publishes).
 fn path_of(folder: &Path, file: &str) -> Option<PathBuf> {
-    [folder.join(file), folder.join(format!("{file}.gz"))].into_iter().find(|p| p.is_file())
+    [folder.join(format!("{file}.gz")), folder.join(file)].into_iter().find(|p| p.is_file())
 }
 
 /// A read failure of `path`: a truncated or corrupt compressed stream is a format error (the
@@ -132,19 +153,24 @@ mod tests {
 
     const SOURCE: Source = Source {
         name: "Test set",
-        subdirs: &["sub"],
-        files: &["a.bin", "b.bin"],
+        subdirs: &["sub", "other"],
+        files: &[FileSpec { name: "a.bin", sha256: &[] }, FileSpec { name: "b.bin", sha256: &[] }],
         download: "get them from example.org",
     };
 
     #[test]
-    fn locates_subfolder_first_then_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("a.bin"), b"top").unwrap();
-        assert_eq!(SOURCE.locate(dir.path()).unwrap(), dir.path());
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/a.bin.gz"), b"sub").unwrap();
-        assert_eq!(SOURCE.locate(dir.path()).unwrap(), dir.path().join("sub"));
+    fn locates_only_the_datasets_own_subfolders_in_directory_order() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = vec![one.path().to_path_buf(), two.path().to_path_buf()];
+        std::fs::write(one.path().join("a.bin"), b"top").unwrap();
+        let err = SOURCE.locate(&dirs).unwrap_err().to_string();
+        assert!(err.contains("not found") && err.contains("sub") && err.contains("example.org"), "{err}");
+        std::fs::create_dir(two.path().join("other")).unwrap();
+        std::fs::write(two.path().join("other/a.bin.gz"), b"x").unwrap();
+        assert_eq!(SOURCE.locate(&dirs).unwrap(), two.path().join("other"));
+        std::fs::create_dir(one.path().join("sub")).unwrap();
+        std::fs::write(one.path().join("sub/a.bin"), b"sub").unwrap();
+        assert_eq!(SOURCE.locate(&dirs).unwrap(), one.path().join("sub"));
     }
 
     #[test]

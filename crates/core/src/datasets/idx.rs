@@ -16,7 +16,7 @@ const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of an IDX file of unsigned bytes with 1 dimension (labels).
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
-/// Training images and labels, test images and labels.
+/// Training images and labels, test images and labels, in the order of the sources' files.
 const FILES: [&str; 4] = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -24,46 +24,11 @@ const FILES: [&str; 4] = [
     "t10k-labels-idx1-ubyte",
 ];
 
-const MNIST: Source = Source {
-    name: "MNIST",
-    subdirs: &["mnist", "MNIST/raw"],
-    files: &FILES,
-    download: "download them from https://yann.lecun.com/exdb/mnist/ or any mirror",
-};
-
-const FASHION_MNIST: Source = Source {
-    name: "Fashion-MNIST",
-    subdirs: &["fashion-mnist", "FashionMNIST/raw"],
-    files: &FILES,
-    download: "download them from https://github.com/zalandoresearch/fashion-mnist (folder data/fashion)",
-};
-
-/// MNIST (60000 training, 10000 test images, 1 x 28 x 28) from `dir/mnist/`, `dir/MNIST/raw/`
-/// (torchvision's layout) or `dir` itself. Pixels `v` become `v / 127.5 - 1`.
-pub fn mnist(dir: &Path) -> Result<Dataset> {
-    read(&MNIST, "mnist", dir, None)
-}
-
-/// [`mnist`] with only the first `n_train` training images (or all, if fewer), read without
-/// touching the rest of the file; the test split is read whole.
-pub fn mnist_head(dir: &Path, n_train: usize) -> Result<Dataset> {
-    read(&MNIST, "mnist", dir, Some(n_train))
-}
-
-/// Fashion-MNIST (60000 training, 10000 test images, 1 x 28 x 28) from `dir/fashion-mnist/`,
-/// `dir/FashionMNIST/raw/` or `dir` itself. Pixels `v` become `v / 127.5 - 1`.
-pub fn fashion_mnist(dir: &Path) -> Result<Dataset> {
-    read(&FASHION_MNIST, "fashion-mnist", dir, None)
-}
-
-/// [`fashion_mnist`] with only the first `n_train` training images (or all, if fewer).
-pub fn fashion_mnist_head(dir: &Path, n_train: usize) -> Result<Dataset> {
-    read(&FASHION_MNIST, "fashion-mnist", dir, Some(n_train))
-}
-
-/// Both splits of an IDX image set; `limit` caps the training images read.
-fn read(source: &Source, name: &str, dir: &Path, limit: Option<usize>) -> Result<Dataset> {
-    let folder = source.locate(dir)?;
+/// Both splits of an IDX image set in `folder` (MNIST and Fashion-MNIST, 60000 training and
+/// 10000 test images of 1 x 28 x 28; pixels `v` become `v / 127.5 - 1`); `limit` caps the
+/// training images read (the rest of the file is not touched).
+pub(crate) fn read(source: &Source, name: &str, folder: &Path, limit: Option<usize>) -> Result<Dataset> {
+    let folder = folder.to_path_buf();
     let train = split(source, &folder, FILES[0], FILES[1], limit)?;
     let test = split(source, &folder, FILES[2], FILES[3], None)?;
     if test.shape != train.shape {

@@ -3,14 +3,16 @@
 //! - [`toy`]: 2-D sets generated from a seed (two moons, eight Gaussians, checkerboard);
 //! - [`mixture`]: isotropic Gaussian mixtures in any dimension, to vary `d` and `n` freely;
 //! - [`mod@digits`]: the 8x8 handwritten digits that ship with the build (1797 images);
-//! - [`cifar`] and [`idx`]: readers for CIFAR-10 (binary version) and MNIST / Fashion-MNIST
-//!   (IDX) from a user data directory (a private `files` module finds and opens them);
+//! - [`ImageData`] and [`DataDirs`]: the image datasets, where they are looked up and how their
+//!   files are identified (published SHA-256); [`cifar`] and [`idx`] read CIFAR-10 (binary
+//!   version) and MNIST / Fashion-MNIST (IDX) (a private `files` module finds and opens files);
 //! - [`resample`]: resolution changes of image sets (average pooling, nearest and bilinear
 //!   up-sampling).
 //!
 //! Images are flattened channel-major: pixel `(c, y, x)` of a `C x H x W` image is column
 //! `c H W + y W + x`, and values are scaled to `[-1, 1]` (a byte `v` becomes `v / 127.5 - 1`).
 
+mod catalog;
 pub mod cifar;
 pub mod digits;
 mod files;
@@ -19,9 +21,8 @@ pub mod mixture;
 pub mod resample;
 pub mod toy;
 
-pub use cifar::{cifar10, cifar10_head};
+pub use catalog::{DataDirs, DataFile, ImageData, Located, SYSTEM_DATA_DIR};
 pub use digits::digits;
-pub use idx::{fashion_mnist, fashion_mnist_head, mnist, mnist_head};
 pub use mixture::GaussianMixture;
 pub use resample::{Upsample, downsample, resize, upsample};
 pub use toy::{checkerboard, eight_gaussians, two_moons};

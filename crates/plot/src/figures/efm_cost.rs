@@ -8,6 +8,7 @@
 //! of each network's step over the M = 1 (CFM) step, in %, with the paper's model dashed black.
 //! The legends give the fitted a, c and R² and the overhead at the largest M.
 
+use cfm_study::figures::efm_cost;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
@@ -19,7 +20,7 @@ use crate::table::{Table, distinct};
 
 const ID: &str = "efm_cost";
 /// The model whose rows are the paper's cost model.
-const PAPER: &str = "paper";
+const PAPER: &str = efm_cost::PAPER_MODEL;
 /// The batch size b of the timed steps (efm_cost's cells and its paper rows: 128).
 const BATCH: f64 = 128.0;
 /// Height of the panels, in pixels.
@@ -82,17 +83,17 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
     for (k, name) in measured.into_iter().enumerate() {
         models.push(Model {
             colour: style::categorical(k),
-            step: series(&name, "step_ms")?,
-            target: series(&name, "target_ms")?,
-            overhead: series(&name, "overhead_pct")?,
+            step: series(&name, efm_cost::STEP_MS)?,
+            target: series(&name, efm_cost::TARGET_MS)?,
+            overhead: series(&name, efm_cost::OVERHEAD_PCT)?,
             step_fit: (scalar(&name, "a_ms")?, scalar(&name, "c_us")?, scalar(&name, "r2")?),
             target_fit: (scalar(&name, "target_c_us")?, scalar(&name, "target_r2")?),
             name,
         });
     }
     let paper = Paper {
-        step: series(PAPER, "step_ms")?,
-        overhead: series(PAPER, "overhead_pct")?,
+        step: series(PAPER, efm_cost::STEP_MS)?,
+        overhead: series(PAPER, efm_cost::OVERHEAD_PCT)?,
         a_ms: scalar(PAPER, "a_ms")?,
         c_us: scalar(PAPER, "c_us")?,
     };

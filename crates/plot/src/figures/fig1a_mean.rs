@@ -2,6 +2,7 @@
 //! dataset (legend: name and dimension d, ordered by d). Lines that reach 1 early belong to
 //! datasets where the closed form follows the stochastic target from the start.
 
+use cfm_study::figures::fig1a_mean;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
@@ -11,7 +12,7 @@ use crate::style;
 use crate::table::{Table, distinct};
 
 const ID: &str = "fig1a_mean";
-const STATISTIC: &str = "mean_cosine";
+const STATISTIC: &str = fig1a_mean::MEAN_COSINE;
 /// Height of the panel, in pixels.
 const HEIGHT: u32 = 560;
 /// Width of the legend column, in pixels.

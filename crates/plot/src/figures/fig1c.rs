@@ -2,6 +2,7 @@
 //! t, one line per resolution of a dataset family (colour: resolution, dark = low), one panel
 //! per family. Curves that rise earlier belong to higher dimensions.
 
+use cfm_study::figures::fig1a_mean;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
@@ -11,7 +12,7 @@ use crate::style;
 use crate::table::{Table, distinct};
 
 const ID: &str = "fig1c";
-const STATISTIC: &str = "frac_cosine_gt_0.9";
+const STATISTIC: &str = fig1a_mean::FRAC_ABOVE;
 /// Height of the panels, in pixels.
 const HEIGHT: u32 = 540;
 /// Width of each panel's legend column, in pixels.

@@ -14,6 +14,7 @@
 //! (n, width), each cell coloured on the sequential scale (dark = 0, light = 1) with its value
 //! printed. n is on log axes throughout; values <= 0 cannot sit on a log axis and are left out.
 
+use cfm_study::figures::fig2;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -28,9 +29,9 @@ const ID: &str = "fig2";
 /// The distances to the test set of the second panel (those the table has): statistic and
 /// legend label; colour: the categorical colour of the position here.
 const TEST: [(&str, &str); 3] = [
-    ("fd_feature_test", "Fréchet, classifier features"),
-    ("energy_test", "energy distance, data space"),
-    ("fd_pixel_test", "Fréchet, data space"),
+    (fig2::FD_FEATURE_TEST, "Fréchet, classifier features"),
+    (fig2::ENERGY_TEST, "energy distance, data space"),
+    (fig2::FD_PIXEL_TEST, "Fréchet, data space"),
 ];
 /// Number of panels per dataset row.
 const PANELS: usize = 4;
@@ -113,7 +114,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
             Ok(rows)
         };
         let first = |stat: &str| at_main(stat).first().map(|&i| values[i]);
-        let error_rows = required("error")?;
+        let error_rows = required(fig2::ERROR)?;
         let errors: Vec<(f64, Points)> = sorted_distinct(error_rows.iter().map(|&i| ns[i]))
             .into_iter()
             .map(|n| {
@@ -122,20 +123,20 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
             })
             .collect();
         let (d1, copies) =
-            (sorted(&required("mean_d1")?, &ns), sorted(&required("fraction_memorized")?, &ns));
-        let subset = sorted(&required("train_to_train_subset")?, &ns);
-        required("fd_pixel_test")?;
+            (sorted(&required(fig2::MEAN_D1)?, &ns), sorted(&required(fig2::FRACTION_MEMORIZED)?, &ns));
+        let subset = sorted(&required(fig2::TRAIN_TO_TRAIN_SUBSET)?, &ns);
+        required(fig2::FD_PIXEL_TEST)?;
         let test: Vec<(usize, Points)> = TEST
             .iter()
             .enumerate()
             .map(|(k, (stat, _))| (k, sorted(&at_main(stat), &ns)))
             .filter(|(_, points)| !points.is_empty())
             .collect();
-        let (full, accuracy) = (first("train_to_train_full"), first("classifier_accuracy"));
+        let (full, accuracy) = (first(fig2::TRAIN_TO_TRAIN_FULL), first(fig2::CLASSIFIER_ACCURACY));
         let heading = if width > 0.0 { format!("{name}, network width {width}") } else { name.clone() };
         let keys = keys(&errors, &test, accuracy, full.is_some());
         rows.push(Row { heading, errors, test, d1, subset, full, copies, keys });
-        let phase_rows = of("fraction_memorized");
+        let phase_rows = of(fig2::FRACTION_MEMORIZED);
         let phase_widths = sorted_distinct(phase_rows.iter().map(|&i| widths[i]));
         if phase_widths.len() > 1 {
             let phase_ns = sorted_distinct(phase_rows.iter().map(|&i| ns[i]));

@@ -5,6 +5,7 @@
 //! (d1/d2 < 1/3). Bottom: the output of each highlighted noise (rows, labelled in its line's
 //! colour) at each tau (columns), grey or RGB (channel-major) with -1 black and 1 white.
 
+use cfm_study::figures::fig3;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
@@ -17,9 +18,9 @@ use crate::table::{Table, distinct, sorted_distinct};
 const ID: &str = "fig3";
 /// The means drawn in the top panels: statistic, panel title and axis description.
 const PANELS: [(&str, &str, &str); 3] = [
-    ("mean_pixel_distance", "distance to training set, pixels", "L2 to nearest training image"),
-    ("mean_feature_distance", "distance in classifier features", "L2 to nearest, features"),
-    ("fraction_memorized", "fraction of copies", "fraction of outputs"),
+    (fig3::MEAN_PIXEL_DISTANCE, "distance to training set, pixels", "L2 to nearest training image"),
+    (fig3::MEAN_FEATURE_DISTANCE, "distance in classifier features", "L2 to nearest, features"),
+    (fig3::FRACTION_MEMORIZED, "fraction of copies", "fraction of outputs"),
 ];
 /// Height of the top panels, in pixels.
 const PANEL_H: u32 = 300;
@@ -79,7 +80,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
             }
             means.push(sorted(&rows));
         }
-        let (distance_rows, image_rows) = (of("pixel_distance"), of("image"));
+        let (distance_rows, image_rows) = (of(fig3::PIXEL_DISTANCE), of(fig3::IMAGE));
         if image_rows.is_empty() {
             return Err(table.malformed(format!("dataset '{name}' has no 'image' rows")));
         }

@@ -10,6 +10,7 @@
 //! methods, the seeds and the classifier's test accuracy. Evaluations at epoch 0 cannot sit on
 //! the log axis and are left out.
 
+use cfm_study::figures::fig4;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
@@ -28,7 +29,7 @@ const PANELS: [(&str, &str); 4] = [
     ("pixel_test", "pixel space, to test"),
 ];
 /// The metric of the feature classifier's test accuracy.
-const ACCURACY: &str = "classifier_accuracy";
+const ACCURACY: &str = fig4::CLASSIFIER_ACCURACY;
 /// Height of the panels of a dataset row, in pixels.
 const PANEL_H: u32 = 320;
 /// Largest number of entries in one column of the legend of the methods.

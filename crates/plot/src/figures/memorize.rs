@@ -5,6 +5,7 @@
 //! a dot. Image data: each generated image (top row) above its nearest training image (bottom
 //! row), grey scale with -1 black and 1 white.
 
+use cfm_study::figures::memorize;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
@@ -87,17 +88,21 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
                 .ok_or_else(|| table.malformed(format!("dataset '{name}' has no '{stat}' row")))
         };
         let summary = vec![
-            format!("memorized (d1/d2 < 1/3): {:.1}%", 100.0 * scalar("fraction_memorized")?),
-            format!("mean d1 (to nearest training point): {}", style::num(scalar("mean_d1")?, 3)),
-            format!("mean train-to-train nearest distance: {}", style::num(scalar("train_to_train")?, 3)),
+            format!("memorized (d1/d2 < 1/3): {:.1}%", 100.0 * scalar(memorize::FRACTION_MEMORIZED)?),
+            format!("mean d1 (to nearest training point): {}", style::num(scalar(memorize::MEAN_D1)?, 3)),
+            format!(
+                "mean train-to-train nearest distance: {}",
+                style::num(scalar(memorize::TRAIN_TO_TRAIN)?, 3)
+            ),
         ];
         let bad = |msg: String| table.malformed(format!("dataset '{name}': {msg}"));
-        let view = if !select("trajectory").is_empty() {
-            let train = points(&mut select("train_point"), "training point").map_err(bad)?;
-            let paths = points(&mut select("trajectory"), "trajectory").map_err(bad)?;
+        let view = if !select(memorize::TRAJECTORY).is_empty() {
+            let train = points(&mut select(memorize::TRAIN_POINT), "training point").map_err(bad)?;
+            let paths = points(&mut select(memorize::TRAJECTORY), memorize::TRAJECTORY).map_err(bad)?;
             View::Paths { train: train.into_iter().flatten().collect(), paths }
-        } else if !select("sample_pixel").is_empty() {
-            image_pairs(&mut select("sample_pixel"), &mut select("nearest_pixel")).map_err(bad)?
+        } else if !select(memorize::SAMPLE_PIXEL).is_empty() {
+            image_pairs(&mut select(memorize::SAMPLE_PIXEL), &mut select(memorize::NEAREST_PIXEL))
+                .map_err(bad)?
         } else {
             return Err(bad("neither 'trajectory' nor 'sample_pixel' rows".into()));
         };

@@ -5,6 +5,7 @@
 //! the biased one (M uniform references); colour by t. Values <= 0 cannot sit on a log axis:
 //! they are drawn at a floor a decade below the smallest positive value, and the legend says so.
 
+use cfm_study::figures::prop2;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
@@ -15,9 +16,10 @@ use crate::table::{Table, distinct, sorted_distinct};
 
 const ID: &str = "prop2";
 /// The estimators, solid then dashed.
-const ESTIMATORS: [&str; 2] = ["unbiased", "biased"];
+const ESTIMATORS: [&str; 2] = [prop2::UNBIASED, prop2::BIASED];
 /// The statistics drawn, with their panel titles and axis descriptions.
-const PANELS: [(&str, &str); 2] = [("bias", "bias ||E u*_M - u*||"), ("variance", "variance tr Cov(u*_M)")];
+const PANELS: [(&str, &str); 2] =
+    [(prop2::BIAS, "bias ||E u*_M - u*||"), (prop2::VARIANCE, "variance tr Cov(u*_M)")];
 /// Height of one dataset row, in pixels.
 const ROW_HEIGHT: u32 = 340;
 /// Width of the legend column, in pixels.

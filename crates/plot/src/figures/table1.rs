@@ -7,6 +7,7 @@
 //! value of each column is bold on a light green ground. An epoch a method was not evaluated at
 //! shows "n/a".
 
+use cfm_study::figures::table1;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
@@ -19,12 +20,12 @@ use crate::table::{Table, distinct, sorted_distinct};
 
 const ID: &str = "table1";
 /// The metrics of our cells: mean and standard deviation over the seeds.
-const MEAN: &str = "feature_test_mean";
-const SD: &str = "feature_test_sd";
+const MEAN: &str = table1::FEATURE_TEST_MEAN;
+const SD: &str = table1::FEATURE_TEST_SD;
 /// The metric of the seeds' own values, of which the seeds are counted.
 const VALUES: &str = "feature_test";
 /// The metric of the paper's published numbers, and the prefix of their method labels.
-const PAPER: &str = "paper_fid";
+const PAPER: &str = table1::PAPER_FID;
 const PAPER_PREFIX: &str = "paper:";
 /// The metric of the feature classifier's test accuracy.
 const ACCURACY: &str = "classifier_accuracy";

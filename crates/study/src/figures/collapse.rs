@@ -20,12 +20,23 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DataSpec, cosines, grid, least_squares, mean, pairs, settles_above};
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, f64s, filter_eq};
+use super::fig1a::cosines;
+use crate::data::{DataSpec, pairs};
+use crate::figure::{CellSpec, Figure, KeyTable, Plan};
+use crate::stats::{grid, least_squares, mean, num, settles_above};
+use crate::table::{TableBuilder, f64s, filter_eq, stat_value};
 use crate::{Context, Profile, Result, row};
 
-const LEVEL: f64 = 0.9;
+/// The level both statistics must reach.
+pub const LEVEL: f64 = 0.9;
+/// Columns of the table.
+pub const COLUMNS: [&str; 5] = ["d", "n", "log_n_over_d", "statistic", "value"];
+/// Collapse time by the mean cosine.
+pub const T_STAR_COSINE: &str = "t_star_cosine";
+/// Collapse time by the median largest weight.
+pub const T_STAR_WEIGHT: &str = "t_star_weight";
+/// The two definitions, as they suffix the fit statistics (`fit_slope_cosine`).
+pub const DEFINITIONS: [&str; 2] = ["cosine", "weight"];
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -34,11 +45,45 @@ struct CellConfig {
     times: Vec<f64>,
 }
 
-fn grid_of(profile: Profile) -> (Vec<usize>, Vec<usize>) {
-    match profile {
+struct CollapsePlan {
+    dims: Vec<usize>,
+    sizes: Vec<usize>,
+    pairs: usize,
+    step: f64,
+}
+
+fn plan(profile: Profile) -> CollapsePlan {
+    let (dims, sizes) = match profile {
         Profile::Smoke => (vec![2, 32, 512], vec![100, 1_000]),
         Profile::Quick => (vec![2, 8, 32, 128, 512, 2048], vec![100, 1_000, 10_000]),
         Profile::Paper => (vec![2, 8, 32, 128, 512, 2048, 3072], vec![100, 1_000, 10_000]),
+    };
+    let (pairs, step) = if profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
+    CollapsePlan { dims, sizes, pairs, step }
+}
+
+impl Plan for CollapsePlan {
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+        let times = grid(self.step, 0.99);
+        let mut cells = Vec::new();
+        for &d in &self.dims {
+            for &n in &self.sizes {
+                let data = DataSpec::Gmm { d, k: 10, std: 0.5, n };
+                let cost = 0.05 + (d * n) as f64 * 5e-7;
+                let cfg = CellConfig { data, pairs: self.pairs, times: times.clone() };
+                cells.push(CellSpec::new(format!("d={d} n={n}"), &cfg, cost, 2));
+            }
+        }
+        Ok(cells)
+    }
+    fn caption(&self) -> String {
+        format!(
+            "Time t from which the mean cosine cos(u*(x_t, t), x1 - x0) over {} pairs, and the median \
+             largest softmax weight, stay >= 0.9 (grid step {}; 1 = not reached by 0.99), for mixtures of \
+             10 Gaussians (means N(0, I), std 0.5) with d in {:?} and n in {:?}, against log(n)/d; \
+             lines: least-squares fits over the points that collapsed. Beyond the paper.",
+            self.pairs, self.step, self.dims, self.sizes
+        )
     }
 }
 
@@ -52,36 +97,36 @@ impl Figure for Collapse {
     fn title(&self) -> &'static str {
         "Collapse time of the closed form against log(n)/d (Gaussian mixtures)"
     }
-    fn caption(&self, profile: Profile) -> String {
-        let (dims, sizes) = grid_of(profile);
-        let (pairs, step) = if profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
-        format!(
-            "Time t from which the mean cosine cos(u*(x_t, t), x1 - x0) over {pairs} pairs, and the median \
-             largest softmax weight, stay >= 0.9 (grid step {step}; 1 = not reached by 0.99), for mixtures of \
-             10 Gaussians (means N(0, I), std 0.5) with d in {dims:?} and n in {sizes:?}, against log(n)/d; \
-             lines: least-squares fits over the points that collapsed. Beyond the paper."
-        )
+    fn paper(&self) -> Option<&'static str> {
+        None
     }
     fn revision(&self) -> u32 {
         1
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let (dims, sizes) = grid_of(ctx.profile);
-        let (count, step) = if ctx.profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
-        let times = grid(step, 0.99);
-        let mut cells = Vec::new();
-        for &d in &dims {
-            for &n in &sizes {
-                let data = DataSpec::Gmm { d, k: 10, std: 0.5, n };
-                let cost = 0.05 + (d * n) as f64 * 5e-7;
-                cells.push(CellSpec::new(
-                    format!("d={d} n={n}"),
-                    &CellConfig { data, pairs: count, times: times.clone() },
-                    cost,
-                ));
-            }
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
+    }
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut k =
+            KeyTable::new("", &["t* from", "points fitted", "linear in x = log(n)/d", "linear in ln x"]);
+        for stat in DEFINITIONS {
+            let v = |key: &str| -> Result<String> { Ok(num(stat_value(df, &format!("{key}_{stat}"))?, 3)) };
+            k.rows.push(vec![
+                stat.to_string(),
+                v("fit_points")?,
+                format!("{} + {} x (R^2 {})", v("fit_intercept")?, v("fit_slope")?, v("fit_r2")?),
+                format!(
+                    "{} + {} ln x (R^2 {})",
+                    v("fit_log_intercept")?,
+                    v("fit_log_slope")?,
+                    v("fit_log_r2")?
+                ),
+            ]);
         }
-        Ok(cells)
+        Ok(vec![k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
@@ -105,14 +150,14 @@ impl Figure for Collapse {
             }
         }
         let x = (n as f64).ln() / d as f64;
-        let mut table = TableBuilder::new(&["d", "n", "log_n_over_d", "statistic", "value"]);
-        table.push(row![d, n, x, "t_star_cosine", settles_above(&ts, &cos_curve, LEVEL).unwrap_or(1.0)]);
-        table.push(row![d, n, x, "t_star_weight", settles_above(&ts, &weight_curve, LEVEL).unwrap_or(1.0)]);
+        let mut table = TableBuilder::new(&COLUMNS);
+        table.push(row![d, n, x, T_STAR_COSINE, settles_above(&ts, &cos_curve, LEVEL).unwrap_or(1.0)]);
+        table.push(row![d, n, x, T_STAR_WEIGHT, settles_above(&ts, &weight_curve, LEVEL).unwrap_or(1.0)]);
         table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
-        let mut out = TableBuilder::new(&["d", "n", "log_n_over_d", "statistic", "value"]);
-        for stat in ["cosine", "weight"] {
+        let mut out = TableBuilder::new(&COLUMNS);
+        for stat in DEFINITIONS {
             let rows = filter_eq(table, "statistic", &format!("t_star_{stat}"))?;
             let pts: Vec<(f64, f64)> = f64s(&rows, "log_n_over_d")?
                 .into_iter()

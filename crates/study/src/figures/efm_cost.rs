@@ -42,12 +42,26 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::least_squares;
-use super::learned::{self, ImageData, ImageSet};
+use cfm_core::datasets::ImageData;
+
+use super::learned;
 use crate::claims::{Claim, Measured};
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq};
+use crate::data::LabelledImages;
+use crate::figure::{CellSpec, Figure, KeyTable, Plan};
+use crate::stats::{least_squares, median, num};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
 use crate::{Context, Error, Profile, Result, row};
+
+/// Columns of the table.
+pub const COLUMNS: [&str; 4] = ["model", "m", "statistic", "value"];
+/// Median time of a training step.
+pub const STEP_MS: &str = "step_ms";
+/// Median time of building the minibatch and its target.
+pub const TARGET_MS: &str = "target_ms";
+/// `100 (step_ms(M) / step_ms(1) - 1)`.
+pub const OVERHEAD_PCT: &str = "overhead_pct";
+/// The `model` of the paper's cost model rows.
+pub const PAPER_MODEL: &str = "paper";
 
 /// The paper's cost model (App. D.1): `a` in ms per sample.
 pub const PAPER_A_MS: f64 = 4.3;
@@ -72,7 +86,12 @@ fn model_name(model: &ModelConfig) -> &'static str {
     }
 }
 
-fn configs(profile: Profile) -> Vec<CellConfig> {
+struct CostPlan {
+    profile: Profile,
+    cells: Vec<CellConfig>,
+}
+
+fn plan(profile: Profile) -> CostPlan {
     let grid = vec![1, 32, 128, 256, 512, 1000];
     let cell = |data, model, ms: &Vec<usize>, warmup, repeats| CellConfig {
         data,
@@ -82,7 +101,7 @@ fn configs(profile: Profile) -> Vec<CellConfig> {
         warmup,
         repeats,
     };
-    match profile {
+    let cells = match profile {
         Profile::Smoke => vec![
             cell(ImageData::Digits, learned::network(profile, None), &vec![1, 32, 128], 1, 3),
             cell(ImageData::Digits, ModelConfig::UNet(UNetConfig::tiny()), &vec![1, 32, 128], 1, 1),
@@ -92,18 +111,59 @@ fn configs(profile: Profile) -> Vec<CellConfig> {
             cell(ImageData::Digits, ModelConfig::UNet(UNetConfig::tiny()), &grid, 2, 5),
         ],
         Profile::Paper => vec![cell(ImageData::Cifar10, learned::network(profile, None), &grid, 5, 20)],
+    };
+    CostPlan { profile, cells }
+}
+
+impl Plan for CostPlan {
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+        Ok(self
+            .cells
+            .iter()
+            .map(|c| {
+                let per_step = match &c.model {
+                    ModelConfig::Mlp(_) => 0.015,
+                    ModelConfig::UNet(u) if u.channels <= 8 => 0.3,
+                    ModelConfig::UNet(_) => 1.0,
+                };
+                let cost = (c.ms.len() * (c.warmup + c.repeats)) as f64 * per_step + 1.0;
+                CellSpec::new(model_name(&c.model), c, cost, 3 * c.ms.len() + 5).reading([c.data])
+            })
+            .collect())
+    }
+    fn caption(&self) -> String {
+        let runs: Vec<String> = self
+            .cells
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} on {} (median of {} steps after {} warm-up), M in {:?}",
+                    learned::describe(&c.model),
+                    c.data.name(),
+                    c.repeats,
+                    c.warmup,
+                    c.ms
+                )
+            })
+            .collect();
+        let device = if self.profile == Profile::Paper {
+            "the GPU when there is one (EFM targets on the CPU)"
+        } else {
+            "2 CPU cores"
+        };
+        format!(
+            "Median time of a training step (batch b = 128, EFM paper references) against the number of \
+             references M, and its least-squares fit t(M) = b (a + M c); overhead in % of the M = 1 (CFM) \
+             step. Paper (App. D.1, L4 GPU, CIFAR-10 U-Net): a = 4.3 ms, c = 0.9 us, EFM-128 < 3%, \
+             EFM-1000 ~17%. Here: {}; on {device}. Wall-clock timings: machine- and load-dependent.",
+            runs.join("; ")
+        )
     }
 }
 
 /// The least-squares line through the points `(M, time)`: `(intercept, slope, R^2)`.
 fn fit(ms: &[f64], times: &[f64]) -> (f64, f64, f64) {
     least_squares(&ms.iter().copied().zip(times.iter().copied()).collect::<Vec<_>>())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let k = v.len();
-    if k % 2 == 1 { v[k / 2] } else { 0.5 * (v[k / 2 - 1] + v[k / 2]) }
 }
 
 /// The figure.
@@ -116,57 +176,80 @@ impl Figure for EfmCost {
     fn title(&self) -> &'static str {
         "EFM overhead per training step against M, with the paper's cost model b (a + M c)"
     }
-    fn paper(&self) -> &'static str {
-        "App. D.1: the cost per batch of b samples is about b (4.3 ms + M 0.9 us) on an NVIDIA L4 with the CIFAR-10 U-Net: about +2% per 100 references, EFM-128 < 3%, EFM-1000 ~17%."
+    fn paper(&self) -> Option<&'static str> {
+        Some(
+            "App. D.1: the cost per batch of b samples is about b (4.3 ms + M 0.9 us) on an NVIDIA L4 with the \
+             CIFAR-10 U-Net: about +2% per 100 references, EFM-128 < 3%, EFM-1000 ~17%.",
+        )
     }
     fn timings(&self) -> bool {
         true
     }
-    fn caption(&self, profile: Profile) -> String {
-        let setting = match profile {
-            Profile::Smoke => {
-                "8x8 digits: MLP 64x2 (median of 3 steps after 1 warm-up) and a digits-scale U-Net (one step \
-                 after 1 warm-up), M in {1, 32, 128} (CPU)"
-            }
-            Profile::Quick => {
-                "8x8 digits: MLP 256x3 (median of 30 steps after 3 warm-up) and a digits-scale U-Net (8 \
-                 channels, 1x8x8; median of 5 after 2), M in {1, 32, 128, 256, 512, 1000}, 2 CPU cores"
-            }
-            Profile::Paper => {
-                "CIFAR-10 with the paper's U-Net (median of 20 steps after 5 warm-up), M in {1, 32, 128, \
-                 256, 512, 1000}, on the GPU when there is one (EFM targets on the CPU)"
-            }
-        };
-        format!(
-            "Median time of a training step (batch b = 128, EFM paper references) against the number of \
-             references M, and its least-squares fit t(M) = b (a + M c); overhead in % of the M = 1 (CFM) \
-             step. Paper (App. D.1, L4 GPU, CIFAR-10 U-Net): a = 4.3 ms, c = 0.9 us, EFM-128 < 3%, \
-             EFM-1000 ~17%. {setting}. Wall-clock timings: machine- and load-dependent."
-        )
-    }
     fn revision(&self) -> u32 {
         1
+    }
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
     }
     fn trains(&self) -> bool {
         true
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        Ok(configs(ctx.profile)
-            .into_iter()
-            .map(|c| {
-                let per_step = match &c.model {
-                    ModelConfig::Mlp(_) => 0.015,
-                    ModelConfig::UNet(u) if u.channels <= 8 => 0.3,
-                    ModelConfig::UNet(_) => 1.0,
-                };
-                let cost = (c.ms.len() * (c.warmup + c.repeats)) as f64 * per_step + 1.0;
-                CellSpec::new(model_name(&c.model), &c, cost)
-            })
-            .collect())
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
+    }
+    fn claims(&self) -> Vec<Claim> {
+        vec![Claim {
+            id: "C10",
+            figure: "efm_cost",
+            statement: "The EFM overhead grows linearly in M and stays small next to a forward/backward pass.",
+            paper: "App. D.1: b (4.3 ms + M 0.9 us) per batch on an L4 GPU (CIFAR-10 U-Net): about +2% per 100 \
+                    references, EFM-128 < 3%, EFM-1000 ~17%",
+            on: &[],
+            check: c10,
+        }]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let pct = |v: f64| if v.is_finite() { format!("{v:+.1}%") } else { "-".into() };
+        let mut k = KeyTable::new(
+            "",
+            &[
+                "model",
+                "step ms at M = 1",
+                "overhead M = 128",
+                "M = 1000",
+                "fit of step times b (a + M c)",
+                "target time per sample and reference",
+            ],
+        );
+        for model in distinct(df, "model")? {
+            let d = filter_eq(df, "model", &model)?;
+            let at = |stat: &str, m: f64| -> Result<f64> {
+                first(&filter_near(&filter_eq(&d, "statistic", stat)?, "m", m)?, "value")
+            };
+            let fit = |stat: &str| at(stat, 0.0);
+            k.rows.push(vec![
+                model.clone(),
+                num(at(STEP_MS, 1.0)?, 3),
+                pct(at(OVERHEAD_PCT, 128.0)?),
+                pct(at(OVERHEAD_PCT, 1000.0)?),
+                format!(
+                    "a = {} ms, c = {} us, R^2 {}",
+                    num(fit("a_ms")?, 3),
+                    num(fit("c_us")?, 3),
+                    num(fit("r2")?, 3)
+                ),
+                if model == PAPER_MODEL {
+                    "-".into()
+                } else {
+                    format!("{} us (R^2 {})", num(fit("target_c_us")?, 3), num(fit("target_r2")?, 4))
+                },
+            ]);
+        }
+        Ok(vec![k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
-        let set = ImageSet::load(ctx, cfg.data)?;
+        let set = LabelledImages::load(ctx, cfg.data)?;
         let device = cfm_nn::default_device()?;
         let rounds = cfg.warmup + cfg.repeats;
         let mut trainers = Vec::with_capacity(cfg.ms.len());
@@ -201,14 +284,14 @@ impl Figure for EfmCost {
             }
             bar.inc(1);
         }
-        let step: Vec<f64> = step_ms.iter_mut().map(|v| median(v)).collect();
-        let target: Vec<f64> = target_ms.iter_mut().map(|v| median(v)).collect();
+        let step: Vec<f64> = step_ms.iter().map(|v| median(v)).collect();
+        let target: Vec<f64> = target_ms.iter().map(|v| median(v)).collect();
         let name = model_name(&cfg.model);
-        let mut table = TableBuilder::new(&["model", "m", "statistic", "value"]);
+        let mut table = TableBuilder::new(&COLUMNS);
         for (i, &m) in cfg.ms.iter().enumerate() {
-            table.push(row![name, m, "step_ms", step[i]]);
-            table.push(row![name, m, "target_ms", target[i]]);
-            table.push(row![name, m, "overhead_pct", 100.0 * (step[i] / step[0] - 1.0)]);
+            table.push(row![name, m, STEP_MS, step[i]]);
+            table.push(row![name, m, TARGET_MS, target[i]]);
+            table.push(row![name, m, OVERHEAD_PCT, 100.0 * (step[i] / step[0] - 1.0)]);
         }
         let ms: Vec<f64> = cfg.ms.iter().map(|&m| m as f64).collect();
         let b = cfg.batch_size as f64;
@@ -226,18 +309,23 @@ impl Figure for EfmCost {
         table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
-        let mut out = TableBuilder::new(&["model", "m", "statistic", "value"]);
-        let steps = filter_eq(table, "statistic", "step_ms")?;
+        let mut out = TableBuilder::new(&COLUMNS);
+        let steps = filter_eq(table, "statistic", STEP_MS)?;
         let mut grid: Vec<usize> = f64s(&steps, "m")?.into_iter().map(|m| m as usize).collect();
         grid.sort_unstable();
         grid.dedup();
         let c_ms = PAPER_C_US * 1e-3;
         for m in grid {
-            out.push(row!["paper", m, "step_ms", 128.0 * (PAPER_A_MS + m as f64 * c_ms)]);
-            out.push(row!["paper", m, "overhead_pct", 100.0 * (m as f64 - 1.0) * c_ms / (PAPER_A_MS + c_ms)]);
+            out.push(row![PAPER_MODEL, m, STEP_MS, 128.0 * (PAPER_A_MS + m as f64 * c_ms)]);
+            out.push(row![
+                PAPER_MODEL,
+                m,
+                OVERHEAD_PCT,
+                100.0 * (m as f64 - 1.0) * c_ms / (PAPER_A_MS + c_ms)
+            ]);
         }
-        out.push(row!["paper", 0usize, "a_ms", PAPER_A_MS]);
-        out.push(row!["paper", 0usize, "c_us", PAPER_C_US]);
+        out.push(row![PAPER_MODEL, 0usize, "a_ms", PAPER_A_MS]);
+        out.push(row![PAPER_MODEL, 0usize, "c_us", PAPER_C_US]);
         Ok(Some(out.finish()?))
     }
 }
@@ -269,8 +357,8 @@ fn overheads(df: &DataFrame, model: &str) -> Result<Overheads> {
         Ok((ms, ts))
     };
     let at = |(ms, ts): &(Vec<f64>, Vec<f64>), m: f64| ms.iter().position(|&x| x == m).map(|i| ts[i]);
-    let steps = series("step_ms")?;
-    let targets = series("target_ms")?;
+    let steps = series(STEP_MS)?;
+    let targets = series(TARGET_MS)?;
     let base = at(&steps, 1.0).expect("checked");
     let (intercept, slope, r2) = fit(&steps.0, &steps.1);
     let (_, target_slope, target_r2) = fit(&targets.0, &targets.1);
@@ -290,8 +378,8 @@ fn overheads(df: &DataFrame, model: &str) -> Result<Overheads> {
 /// targets, which is the overhead itself (the whole step's time also carries the network's
 /// timing noise, larger on a shared CPU than the overhead being measured); "small" compares the
 /// extra target time at M = 128 with a whole step at M = 1.
-fn c10(df: &DataFrame) -> Result<Measured> {
-    let models = distinct(&filter_eq(df, "statistic", "step_ms")?, "model")?;
+fn c10(df: &DataFrame, _: &str) -> Result<Measured> {
+    let models = distinct(&filter_eq(df, "statistic", STEP_MS)?, "model")?;
     if !models.iter().any(|m| m == "unet") {
         return Err(Error::invalid("efm_cost: no U-Net timings (the smoke profile times the MLP only)"));
     }
@@ -309,25 +397,12 @@ fn c10(df: &DataFrame) -> Result<Measured> {
     if models.iter().any(|m| m == "mlp") {
         value.push_str(&format!("; {}", describe("MLP", &overheads(df, "mlp")?)));
     }
-    Ok(Measured {
+    Ok(Measured::new(
         value,
-        threshold: "U-Net: target time linear in M (R^2 >= 0.9) and extra time at M = 128 < 3% of a step \
-                    (paper: EFM-128 < 3%, EFM-1000 ~17%, a = 4.3 ms, c = 0.9 us)"
-            .into(),
-        pass: unet.target.1 >= 0.9 && unet.target_at_128 < 3.0,
-    })
-}
-
-/// The claims this figure decides.
-pub fn claims() -> Vec<Claim> {
-    vec![Claim {
-        id: "C10",
-        figure: "efm_cost",
-        statement: "The EFM overhead grows linearly in M and stays small next to a forward/backward pass.",
-        paper: "App. D.1: b (4.3 ms + M 0.9 us) per batch on an L4 GPU (CIFAR-10 U-Net): about +2% per 100 \
-                references, EFM-128 < 3%, EFM-1000 ~17%",
-        check: c10,
-    }]
+        "U-Net: target time linear in M (R^2 >= 0.9) and extra time at M = 128 < 3% of a step \
+         (paper: EFM-128 < 3%, EFM-1000 ~17%, a = 4.3 ms, c = 0.9 us)",
+        unet.target.1 >= 0.9 && unet.target_at_128 < 3.0,
+    ))
 }
 
 #[cfg(test)]
@@ -341,7 +416,7 @@ mod tests {
         let (i, s, r2) = fit(&x, &y);
         assert!((i / 128.0 - 4.3).abs() < 1e-9 && (s / 128.0 * 1e3 - 0.9).abs() < 1e-9);
         assert!((r2 - 1.0).abs() < 1e-12);
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     }
 }

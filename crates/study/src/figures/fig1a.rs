@@ -4,18 +4,37 @@
 //! the whole dataset. Where the cosine is 1, the closed form and the stochastic target
 //! coincide. Claim C1: in two dimensions they still disagree at intermediate times.
 
+use cfm_core::ClosedForm;
+use cfm_core::Matrix;
+use cfm_core::datasets::ImageData;
+use cfm_core::targets::{conditional_target, interpolate, row_cosines};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DataSpec, cosines, pairs};
 use crate::claims::{Claim, Measured};
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, f64s, filter_eq, filter_near};
-use crate::{Context, Profile, Result, row};
+use crate::data::{DataSpec, pairs};
+use crate::figure::{CellSpec, Figure, KeyTable, Plan};
+use crate::stats::{mean, num, pct};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
+use crate::{Context, Error, Profile, Result, row};
 
 /// The paper's six times.
 pub const TIMES: [f64; 6] = [0.01, 0.21, 0.40, 0.60, 0.79, 0.99];
+
+/// Columns of the table: one row per pair and time.
+pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "t", "pair", "cosine"];
+
+/// `cos(u*(x_t, t), x1 - x0)` for every pair at time `t`, and the largest softmax weight of
+/// each (shared with the other figures of the closed form).
+pub fn cosines(cf: &ClosedForm, x0: &Matrix, x1: &Matrix, t: f64) -> Result<(Vec<f64>, Vec<f64>)> {
+    let ts = vec![t; x0.rows()];
+    let xt = interpolate(x0, x1, &ts);
+    let eval = cf.evaluate(&xt, &ts, true)?;
+    let cos = row_cosines(&eval.velocity, &conditional_target(x0, x1));
+    let maxw = eval.weights.expect("summaries asked for").iter().map(|w| w.max_weight).collect();
+    Ok((cos, maxw))
+}
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -24,14 +43,63 @@ struct CellConfig {
     times: Vec<f64>,
 }
 
-fn datasets(profile: Profile) -> Vec<DataSpec> {
+struct Fig1aPlan {
+    data: Vec<DataSpec>,
+    pairs: usize,
+}
+
+fn plan(profile: Profile) -> Fig1aPlan {
     let moons = DataSpec::TwoMoons { n: if profile == Profile::Smoke { 2_000 } else { 50_000 } };
-    let mut v = vec![moons, DataSpec::Digits { size: None }];
+    let mut data = vec![moons, DataSpec::images(ImageData::Digits)];
     if profile == Profile::Paper {
-        v.push(DataSpec::Mnist { n: None, size: None });
-        v.push(DataSpec::Cifar10 { n: None, size: None });
+        data.push(DataSpec::images(ImageData::Mnist));
+        data.push(DataSpec::images(ImageData::Cifar10));
     }
-    v
+    Fig1aPlan { data, pairs: if profile == Profile::Smoke { 64 } else { 256 } }
+}
+
+/// `name (n = N)` for the datasets of a caption.
+pub(crate) fn described(data: &[DataSpec]) -> String {
+    let n = |d: &DataSpec| match d {
+        DataSpec::TwoMoons { n } | DataSpec::Gmm { n, .. } => Some(*n),
+        DataSpec::Images { n, .. } => *n,
+    };
+    let parts: Vec<String> = data
+        .iter()
+        .map(|d| match (d, n(d)) {
+            (_, Some(n)) => format!("{} (n = {n})", d.name()),
+            (DataSpec::Images { data: ImageData::Digits, .. }, None) => format!("{} (n = 1797)", d.name()),
+            (DataSpec::Images { data, .. }, None) => format!("{} (n = {})", d.name(), data.sizes().0),
+            _ => d.name(),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+impl Plan for Fig1aPlan {
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+        Ok(self
+            .data
+            .iter()
+            .map(|data| {
+                let cost = match data {
+                    DataSpec::TwoMoons { n } => *n as f64 * 1e-5,
+                    DataSpec::Images { data: ImageData::Digits, .. } => 0.5,
+                    _ => 60.0,
+                };
+                let cfg = CellConfig { data: data.clone(), pairs: self.pairs, times: TIMES.to_vec() };
+                CellSpec::new(data.name(), &cfg, cost, self.pairs * TIMES.len()).reading(data.reads())
+            })
+            .collect())
+    }
+    fn caption(&self) -> String {
+        format!(
+            "Histograms of cos(u*(x_t, t), x1 - x0) over {} pairs (x0 ~ N(0, I), x1 from the data) at \
+             t = 0.01, 0.21, 0.40, 0.60, 0.79, 0.99; u* is the exact closed form (Prop. 1). Data: {}.",
+            self.pairs,
+            described(&self.data)
+        )
+    }
 }
 
 /// The figure.
@@ -44,39 +112,21 @@ impl Figure for Fig1a {
     fn title(&self) -> &'static str {
         "Cosine between the closed-form velocity and the stochastic target"
     }
-    fn paper(&self) -> &'static str {
-        "Fig. 1a: histograms of cos(u*(x_t, t), x1 - x0) over 256 pairs at t = 0.01 ... 0.99, on two-moons (d = 2, n = 50k) and CIFAR-10 (d = 3072, n = 50k). In 2-D the cosines spread over [-1, 1] until late times; on CIFAR-10 they are ~1 from early on."
-    }
-    fn caption(&self, profile: Profile) -> String {
-        let n = if profile == Profile::Smoke { 64 } else { 256 };
-        let data = match profile {
-            Profile::Paper => {
-                "two-moons (n = 50000), digits (n = 1797), MNIST (n = 60000), CIFAR-10 (n = 50000)"
-            }
-            Profile::Quick => "two-moons (n = 50000) and the 8x8 digits (n = 1797) standing in for CIFAR-10",
-            Profile::Smoke => "two-moons (n = 2000) and the 8x8 digits (n = 1797)",
-        };
-        format!(
-            "Histograms of cos(u*(x_t, t), x1 - x0) over {n} pairs (x0 ~ N(0, I), x1 from the data) at \
-             t = 0.01, 0.21, 0.40, 0.60, 0.79, 0.99; u* is the exact closed form (Prop. 1). Data: {data}."
+    fn paper(&self) -> Option<&'static str> {
+        Some(
+            "Fig. 1a: histograms of cos(u*(x_t, t), x1 - x0) over 256 pairs at t = 0.01 ... 0.99, on two-moons \
+             (d = 2, n = 50k) and CIFAR-10 (d = 3072, n = 50k). In 2-D the cosines spread over [-1, 1] until late \
+             times; on CIFAR-10 they are ~1 from early on.",
         )
     }
     fn revision(&self) -> u32 {
         1
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let count = if ctx.profile == Profile::Smoke { 64 } else { 256 };
-        Ok(datasets(ctx.profile)
-            .into_iter()
-            .map(|data| {
-                let cost = match &data {
-                    DataSpec::TwoMoons { n } => *n as f64 * 1e-5,
-                    DataSpec::Mnist { .. } | DataSpec::Cifar10 { .. } => 60.0,
-                    _ => 0.5,
-                };
-                CellSpec::new(data.name(), &CellConfig { data, pairs: count, times: TIMES.to_vec() }, cost)
-            })
-            .collect())
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
+    }
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
@@ -84,8 +134,8 @@ impl Figure for Fig1a {
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
         let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("fig1a").derive(&name));
-        let cf = cfm_core::ClosedForm::new(data)?;
-        let mut table = TableBuilder::new(&["dataset", "d", "n", "t", "pair", "cosine"]);
+        let cf = ClosedForm::new(data)?;
+        let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.times.len() as u64);
         for &t in &cfg.times {
             let (cos, _) = cosines(&cf, &x0, &x1, t)?;
@@ -96,35 +146,48 @@ impl Figure for Fig1a {
         }
         table.finish()
     }
+    fn claims(&self) -> Vec<Claim> {
+        vec![Claim {
+            id: "C1",
+            figure: "fig1a",
+            statement: "In low dimension (two-moons) u* and u_cond disagree, cosines spread over [-1, 1], \
+                        until intermediate-to-late t.",
+            paper: "Fig. 1a, 2-D row: cosine histograms spread over [-1, 1] at t = 0.21-0.60",
+            on: &["two-moons"],
+            check: c1,
+        }]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let times = distinct(df, "t")?;
+        let mut headers = vec!["mean cosine (% > 0.9)".to_string()];
+        headers.extend(times.iter().map(|t| format!("t = {t}")));
+        let mut k = KeyTable { title: String::new(), headers, rows: Vec::new() };
+        for name in distinct(df, "dataset")? {
+            let d = filter_eq(df, "dataset", &name)?;
+            let mut row = vec![format!("{name} (d = {})", first(&d, "d")?)];
+            for t in &times {
+                let cos = f64s(&filter_eq(&d, "t", t)?, "cosine")?;
+                let above = cos.iter().filter(|&&c| c > 0.9).count() as f64 / cos.len() as f64;
+                row.push(format!("{} ({})", num(mean(&cos), 2), pct(above)));
+            }
+            k.rows.push(row);
+        }
+        Ok(vec![k])
+    }
 }
 
 /// C1 from the two-moons rows at t = 0.40.
-fn c1(df: &DataFrame) -> Result<Measured> {
-    let rows = filter_near(&filter_eq(df, "dataset", "two-moons")?, "t", 0.4)?;
+fn c1(df: &DataFrame, dataset: &str) -> Result<Measured> {
+    let rows = filter_near(&filter_eq(df, "dataset", dataset)?, "t", 0.4)?;
     let cos = f64s(&rows, "cosine")?;
     if cos.is_empty() {
-        return Err(crate::Error::invalid("no two-moons rows at t = 0.4"));
+        return Err(Error::invalid(format!("no {dataset} rows at t = 0.4")));
     }
     let below = cos.iter().filter(|&&c| c < 0.9).count() as f64 / cos.len() as f64;
     let min = cos.iter().copied().fold(f64::INFINITY, f64::min);
-    Ok(Measured {
-        value: format!(
-            "two-moons, t = 0.40: {:.0}% of pairs with cosine < 0.9, min cosine {min:.2}",
-            100.0 * below
-        ),
-        threshold: "at least 20% of pairs below 0.9 and some pair below 0".into(),
-        pass: below >= 0.2 && min < 0.0,
-    })
-}
-
-/// The claims this figure decides.
-pub fn claims() -> Vec<Claim> {
-    vec![Claim {
-        id: "C1",
-        figure: "fig1a",
-        statement: "In low dimension (two-moons) u* and u_cond disagree, cosines spread over [-1, 1], \
-                    until intermediate-to-late t.",
-        paper: "Fig. 1a, 2-D row: cosine histograms spread over [-1, 1] at t = 0.21-0.60",
-        check: c1,
-    }]
+    Ok(Measured::new(
+        format!("{dataset}, t = 0.40: {:.0}% of pairs with cosine < 0.9, min cosine {min:.2}", 100.0 * below),
+        "at least 20% of pairs below 0.9 and some pair below 0",
+        below >= 0.2 && min < 0.0,
+    ))
 }

@@ -31,12 +31,38 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::{grid, pairs};
-use super::learned::{self, Evaluator, ImageData, ImageSet};
+use cfm_core::datasets::ImageData;
+
+use super::learned::{self, Evaluator};
 use crate::claims::{Claim, Measured};
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq};
+use crate::data::{LabelledImages, identity, pairs};
+use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
+use crate::stats::{grid, mean, num, pct, spearman};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, stat_value};
 use crate::{Context, Error, Profile, Result, row};
+
+/// Columns of the table.
+pub const COLUMNS: [&str; 6] = ["dataset", "n", "width", "t", "statistic", "value"];
+/// `E ||u_theta - u*||^2` at time `t`.
+pub const ERROR: &str = "error";
+/// Mean distance of samples to their nearest training point.
+pub const MEAN_D1: &str = "mean_d1";
+/// Fraction of samples that are copies (`d1 / d2 < 1/3`).
+pub const FRACTION_MEMORIZED: &str = "fraction_memorized";
+/// Mean distance of training points to their nearest other, over the subset.
+pub const TRAIN_TO_TRAIN_SUBSET: &str = "train_to_train_subset";
+/// The same over the whole training split (the paper's dashed line).
+pub const TRAIN_TO_TRAIN_FULL: &str = "train_to_train_full";
+/// Fréchet distance of samples to the test set, classifier features.
+pub const FD_FEATURE_TEST: &str = "fd_feature_test";
+/// Fréchet distance of samples to the test set, pixels.
+pub const FD_PIXEL_TEST: &str = "fd_pixel_test";
+/// Energy distance to held-out points (two-moons).
+pub const ENERGY_TEST: &str = "energy_test";
+/// Test accuracy of the feature classifier.
+pub const CLASSIFIER_ACCURACY: &str = "classifier_accuracy";
+/// The table name of the two-moons rows.
+pub const TWO_MOONS: &str = "two-moons";
 
 /// Points of two-moons generated once; subsets are their first `n`.
 const MOONS_POOL: usize = 50_000;
@@ -62,7 +88,7 @@ struct CellConfig {
     sample_steps: usize,
 }
 
-struct Plan {
+struct Fig2Plan {
     images: ImageData,
     sizes: Vec<usize>,
     width: usize,
@@ -72,13 +98,14 @@ struct Plan {
     pairs: usize,
     times: Vec<f64>,
     samples: usize,
+    profile: Profile,
 }
 
-fn plan(profile: Profile) -> Plan {
+fn plan(profile: Profile) -> Fig2Plan {
     match profile {
-        Profile::Smoke => Plan {
+        Profile::Smoke => Fig2Plan {
             images: ImageData::Digits,
-            sizes: vec![10, 100],
+            sizes: vec![10, 1500],
             width: 64,
             phase_widths: vec![32],
             moons: vec![4, 400],
@@ -86,8 +113,9 @@ fn plan(profile: Profile) -> Plan {
             pairs: 32,
             times: grid(0.1, 0.9),
             samples: 200,
+            profile,
         },
-        Profile::Quick => Plan {
+        Profile::Quick => Fig2Plan {
             images: ImageData::Digits,
             sizes: vec![10, 30, 100, 300, 1000, 1500],
             width: 256,
@@ -97,8 +125,9 @@ fn plan(profile: Profile) -> Plan {
             pairs: 256,
             times: grid(0.02, 0.98),
             samples: 1000,
+            profile,
         },
-        Profile::Paper => Plan {
+        Profile::Paper => Fig2Plan {
             images: ImageData::Cifar10,
             sizes: vec![10, 100, 1000, 2000, 3000, 4000, 5000, 10000],
             width: 0,
@@ -108,18 +137,114 @@ fn plan(profile: Profile) -> Plan {
             pairs: 256,
             times: grid(0.02, 0.98),
             samples: 10_000,
+            profile,
         },
+    }
+}
+
+impl Fig2Plan {
+    fn cell(&self, data: Data, n: usize, width: usize) -> CellConfig {
+        CellConfig {
+            data,
+            n,
+            width,
+            steps: self.steps,
+            pairs: self.pairs,
+            times: self.times.clone(),
+            samples: self.samples,
+            sample_steps: 100,
+        }
+    }
+}
+
+impl Plan for Fig2Plan {
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+        let per_step = if self.profile == Profile::Paper { 0.1 } else { 0.005 };
+        let mut cells = Vec::new();
+        for &w in std::iter::once(&self.width).chain(&self.phase_widths) {
+            for &n in &self.sizes {
+                let cost = self.steps as f64 * per_step * (w.max(64) as f64 / 256.0) + 3.0;
+                let label = format!("{} n={n} width={w}", self.images.name());
+                let rows = self.times.len() + 7;
+                let cfg = self.cell(Data::Images(self.images), n, w);
+                cells.push(CellSpec::new(label, &cfg, cost, rows).reading([self.images]));
+            }
+        }
+        for &n in &self.moons {
+            let cost = self.steps as f64 * 0.001 + 1.0;
+            let rows = self.times.len() + 5;
+            cells.push(CellSpec::new(
+                format!("two-moons n={n}"),
+                &self.cell(Data::TwoMoons, n, 64),
+                cost,
+                rows,
+            ));
+        }
+        Ok(cells)
+    }
+    fn caption(&self) -> String {
+        let net = match self.profile {
+            Profile::Paper => "the paper's U-Net".to_string(),
+            _ => format!("an MLP ({} wide, 3 hidden layers) on flattened images", self.width),
+        };
+        format!(
+            "CFM-trained networks ({net}; {} steps, minibatches of min(128, n) drawn without replacement per \
+             epoch) on the first n training images of {} (n = {:?}) and on two-moons (n = {:?}). Error \
+             E||u_theta - u*||^2 against t over {} pairs; Fréchet distance of {} samples (Euler, 100 steps) to \
+             the held-out test set in the features of a classifier trained here (replacing DINOv2) and in pixel \
+             space; mean distance of samples to the nearest training image (dashed: training image to nearest \
+             other training image, whole split); fraction of copies (d1/d2 < 1/3). Phase diagram: fraction of \
+             copies over n x width{}.",
+            self.steps,
+            self.images.name(),
+            self.sizes,
+            self.moons,
+            self.pairs,
+            self.samples,
+            if self.phase_widths.is_empty() {
+                " (not run at this profile)".to_string()
+            } else {
+                format!(" (widths {:?} and {})", self.phase_widths, self.width)
+            }
+        )
+    }
+    fn settings(&self) -> Vec<Setting> {
+        let shape = self.images.shape();
+        let model = network(self.profile, Data::Images(self.images), self.width);
+        let n = *self.sizes.last().unwrap_or(&1);
+        let train = learned::train_config(self.profile, model, Target::Cfm, self.steps, 0, n);
+        learned::settings(
+            &PAPER,
+            &train,
+            shape.dim(),
+            Some(shape),
+            self.samples,
+            100,
+            "1 (replicate 0 of the root seed)",
+        )
     }
 }
 
 /// The network of a cell: the profile's image network (of the given width on the CPU profiles),
 /// or the official toy MLP for two-moons.
-fn model(profile: Profile, data: Data, width: usize) -> ModelConfig {
+fn network(profile: Profile, data: Data, width: usize) -> ModelConfig {
     match data {
         Data::TwoMoons => ModelConfig::Mlp(MlpConfig::toy()),
         Data::Images(_) => learned::network(profile, (width > 0).then_some(width)),
     }
 }
+
+/// The paper's setting of Fig. 2.
+const PAPER: learned::PaperSetup = learned::PaperSetup {
+    network: "U-Net, 128 channels (34M parameters)",
+    steps: "50000",
+    samples: "10000",
+    solver: "dopri5",
+    seeds: "1",
+};
+
+/// The datasets C5 and C6 may be decided on, highest-dimensional real images first.
+const IMAGES_FIRST: &[&str] = &["cifar10", "fashion-mnist", "mnist", "digits"];
 
 /// The figure.
 pub struct Fig2;
@@ -131,67 +256,80 @@ impl Figure for Fig2 {
     fn title(&self) -> &'static str {
         "From memorization to generalization: networks trained on n points"
     }
-    fn paper(&self) -> &'static str {
-        "Fig. 2: U-Nets trained with CFM on CIFAR-10 subsets of n = 10 ... 10000 images. Left: E||u_theta - u*||^2 against t, growing with n and concentrated at early times (t ~ 0.15) and near t = 1. Middle: FID-10k (DINOv2). Right: mean distance of samples to their nearest training image, rising to the train-to-train level past n ~ 3000."
-    }
-    fn caption(&self, profile: Profile) -> String {
-        let p = plan(profile);
-        let net = match profile {
-            Profile::Paper => "the paper's U-Net".to_string(),
-            _ => format!("an MLP ({} wide, 3 hidden layers) on flattened 8x8 digits", p.width),
-        };
-        format!(
-            "CFM-trained networks ({net}; {} steps of 128) on the first n training images of {} (n = {:?}) \
-             and on two-moons (n = {:?}). Error E||u_theta - u*||^2 against t over {} pairs; Fréchet distance \
-             of {} samples (Euler, 100 steps) to the held-out test set in the features of a classifier trained \
-             here (replacing DINOv2) and in pixel space; mean distance of samples to the nearest training image \
-             (dashed: training image to nearest other training image, whole split); fraction of copies \
-             (d1/d2 < 1/3). Phase diagram: fraction of copies over n x width{}.",
-            p.steps,
-            p.images.name(),
-            p.sizes,
-            p.moons,
-            p.pairs,
-            p.samples,
-            if p.phase_widths.is_empty() {
-                " (not run at this profile)".to_string()
-            } else {
-                format!(" (widths {:?} and {})", p.phase_widths, p.width)
-            }
+    fn paper(&self) -> Option<&'static str> {
+        Some(
+            "Fig. 2: U-Nets trained with CFM on CIFAR-10 subsets of n = 10 ... 10000 images. Left: E||u_theta - \
+             u*||^2 against t, growing with n and concentrated at early times (t ~ 0.15) and near t = 1. Middle: \
+             FID-10k (DINOv2). Right: mean distance of samples to their nearest training image, rising to the \
+             train-to-train level past n ~ 3000.",
         )
     }
     fn revision(&self) -> u32 {
         1
     }
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
+    }
     fn trains(&self) -> bool {
         true
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let p = plan(ctx.profile);
-        let cell = |data: Data, n: usize, width: usize| CellConfig {
-            data,
-            n,
-            width,
-            steps: p.steps,
-            pairs: p.pairs,
-            times: p.times.clone(),
-            samples: p.samples,
-            sample_steps: 100,
-        };
-        let per_step = if ctx.profile == Profile::Paper { 0.1 } else { 0.005 };
-        let mut cells = Vec::new();
-        for &w in std::iter::once(&p.width).chain(&p.phase_widths) {
-            for &n in &p.sizes {
-                let cost = p.steps as f64 * per_step * (w.max(64) as f64 / 256.0) + 3.0;
-                let label = format!("{} n={n} width={w}", p.images.name());
-                cells.push(CellSpec::new(label, &cell(Data::Images(p.images), n, w), cost));
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
+    }
+    fn claims(&self) -> Vec<Claim> {
+        vec![
+            Claim {
+                id: "C5",
+                figure: "fig2",
+                statement: "The network approximates u* well for small n and worse as n grows; the error \
+                            concentrates at early times and near t = 1.",
+                paper: "Fig. 2 left, CIFAR-10: error grows with n and peaks around t ~ 0.15",
+                on: IMAGES_FIRST,
+                check: c5,
+            },
+            Claim {
+                id: "C6",
+                figure: "fig2",
+                statement: "Memorization to generalization: for small n samples are copies of training points; \
+                            past a threshold n their distance to the training set rises towards the \
+                            train-to-train distance.",
+                paper: "Fig. 2 right, CIFAR-10: transition around n ~ 3000",
+                on: IMAGES_FIRST,
+                check: c6,
+            },
+        ]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut k = KeyTable::new(
+            "",
+            &[
+                "dataset",
+                "n",
+                "error to u* (mean over t)",
+                "Fréchet to test",
+                "mean d1 / train-to-train",
+                "copies",
+            ],
+        );
+        for name in distinct(df, "dataset")? {
+            let d = filter_near(&filter_eq(df, "dataset", &name)?, "width", main_width(df, &name)?)?;
+            let moons = name == TWO_MOONS;
+            for n in distinct(&d, "n")? {
+                let r = filter_eq(&d, "n", &n)?;
+                let err = f64s(&filter_eq(&r, "statistic", ERROR)?, "value")?;
+                let fd = stat_value(&r, if moons { FD_PIXEL_TEST } else { FD_FEATURE_TEST })?;
+                let base = stat_value(&r, if moons { TRAIN_TO_TRAIN_SUBSET } else { TRAIN_TO_TRAIN_FULL })?;
+                k.rows.push(vec![
+                    name.clone(),
+                    n,
+                    num(mean(&err), 3),
+                    num(fd, 3),
+                    num(stat_value(&r, MEAN_D1)? / base, 2),
+                    pct(stat_value(&r, FRACTION_MEMORIZED)?),
+                ]);
             }
         }
-        for &n in &p.moons {
-            let cost = p.steps as f64 * 0.001 + 1.0;
-            cells.push(CellSpec::new(format!("two-moons n={n}"), &cell(Data::TwoMoons, n, 64), cost));
-        }
-        Ok(cells)
+        Ok(vec![k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
@@ -199,7 +337,7 @@ impl Figure for Fig2 {
         // Training subset, held-out set, and the full training split for the reference distance.
         let (name, train, test, full, shape, identity, evaluator) = match cfg.data {
             Data::Images(images) => {
-                let set = ImageSet::load(ctx, images)?;
+                let set = LabelledImages::load(ctx, images)?;
                 let evaluator = Evaluator::new(ctx, &set)?;
                 let train = set.subset(cfg.n)?;
                 (
@@ -208,7 +346,7 @@ impl Figure for Fig2 {
                     set.test.clone(),
                     set.train.clone(),
                     Some(set.shape),
-                    learned::identity(images, cfg.n),
+                    identity(images, cfg.n),
                     Some(evaluator),
                 )
             }
@@ -216,21 +354,21 @@ impl Figure for Fig2 {
                 let pool = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
                 let test = two_moons(MOONS_TEST, &mut ctx.stream("data").derive("fig2-two-moons-test"));
                 let train = pool.slice_rows(0, cfg.n);
-                ("two-moons", train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
+                (TWO_MOONS, train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
             }
         };
         let config = learned::train_config(
             ctx.profile,
-            model(ctx.profile, cfg.data, cfg.width),
+            network(ctx.profile, cfg.data, cfg.width),
             Target::Cfm,
             cfg.steps,
-            0,
+            ctx.train_seed(0),
             train.rows(),
         );
         let trained = learned::train(ctx, &config, &train, shape, &identity)?;
         let field = trained.field()?;
         let cf = ClosedForm::new(train.clone())?;
-        let mut table = TableBuilder::new(&["dataset", "n", "width", "t", "statistic", "value"]);
+        let mut table = TableBuilder::new(&COLUMNS);
         let (n, w) = (cfg.n, cfg.width);
         bar.set_length(cfg.times.len() as u64 + 1);
         for (k, &t) in cfg.times.iter().enumerate() {
@@ -245,26 +383,26 @@ impl Figure for Fig2 {
                 .map(|(a, b)| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>())
                 .sum::<f64>()
                 / cfg.pairs as f64;
-            table.push(row![name, n, w, t, "error", err]);
+            table.push(row![name, n, w, t, ERROR, err]);
             bar.inc(1);
         }
         let samples = learned::sample(&field, cfg.samples, cfg.sample_steps, &s.derive("noise"))?;
         let mem = memorization(&samples, &train, COPY_THRESHOLD)?;
         let mut scalar = |stat: &str, v: f64| table.push(row![name, n, w, 0.0, stat, v]);
-        scalar("mean_d1", mem.summary.mean_d1);
-        scalar("fraction_memorized", mem.summary.fraction_memorized);
-        scalar("train_to_train_subset", train_to_train_distance(&train)?);
+        scalar(MEAN_D1, mem.summary.mean_d1);
+        scalar(FRACTION_MEMORIZED, mem.summary.fraction_memorized);
+        scalar(TRAIN_TO_TRAIN_SUBSET, train_to_train_distance(&train)?);
         match &evaluator {
             Some(ev) => {
-                scalar("train_to_train_full", train_to_train_distance(&full)?);
+                scalar(TRAIN_TO_TRAIN_FULL, train_to_train_distance(&full)?);
                 let fd = ev.distances(&samples)?;
-                scalar("fd_feature_test", fd.feature_test);
-                scalar("fd_pixel_test", fd.pixel_test);
-                scalar("classifier_accuracy", ev.accuracy());
+                scalar(FD_FEATURE_TEST, fd.feature_test);
+                scalar(FD_PIXEL_TEST, fd.pixel_test);
+                scalar(CLASSIFIER_ACCURACY, ev.accuracy());
             }
             None => {
-                scalar("fd_pixel_test", frechet_distance(&samples, &test)?);
-                scalar("energy_test", energy_distance(&samples, &test)?);
+                scalar(FD_PIXEL_TEST, frechet_distance(&samples, &test)?);
+                scalar(ENERGY_TEST, energy_distance(&samples, &test)?);
             }
         }
         bar.inc(1);
@@ -272,131 +410,82 @@ impl Figure for Fig2 {
     }
 }
 
-/// Rows of `statistic` for the image dataset at the main width, as `(n, value)` sorted by `n`.
-fn by_n(df: &DataFrame, statistic: &str) -> Result<(String, Vec<(f64, f64)>)> {
-    let images = distinct(df, "dataset")?
-        .into_iter()
-        .find(|d| d != "two-moons")
-        .ok_or_else(|| Error::invalid("no image dataset in the fig2 table"))?;
-    let rows = filter_eq(&filter_eq(df, "dataset", &images)?, "statistic", statistic)?;
-    let widths = f64s(&rows, "width")?;
-    let main = widths.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut pts: Vec<(f64, f64)> = f64s(&rows, "n")?
-        .into_iter()
-        .zip(f64s(&rows, "value")?)
-        .zip(widths)
-        .filter(|(_, w)| *w == main)
-        .map(|(p, _)| p)
-        .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok((images, pts))
+/// The main width of `dataset`'s runs: the largest (the phase diagram's others are narrower).
+pub fn main_width(df: &DataFrame, dataset: &str) -> Result<f64> {
+    let w = f64s(&filter_eq(df, "dataset", dataset)?, "width")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if w.is_finite() { Ok(w) } else { Err(Error::invalid(format!("fig2: no {dataset} rows"))) }
 }
 
-/// Spearman rank correlation (no ties expected).
-fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    let rank = |v: &[f64]| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut r = vec![0.0; v.len()];
-        idx.iter().enumerate().for_each(|(k, &i)| r[i] = k as f64);
-        r
-    };
-    let (rx, ry) = (rank(x), rank(y));
-    let n = x.len() as f64;
-    1.0 - 6.0 * rx.iter().zip(&ry).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / (n * (n * n - 1.0))
+/// Rows of `statistic` for `dataset` at its main width, as `(n, value)` sorted by `n`.
+fn by_n(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f64)>> {
+    let rows = filter_near(
+        &filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", statistic)?,
+        "width",
+        main_width(df, dataset)?,
+    )?;
+    let mut pts: Vec<(f64, f64)> = f64s(&rows, "n")?.into_iter().zip(f64s(&rows, "value")?).collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(pts)
+}
+
+/// The error curve `(t, error)` of `dataset` at its main width for subset size `n`.
+pub fn error_curve(df: &DataFrame, dataset: &str, n: f64) -> Result<Vec<(f64, f64)>> {
+    let rows = filter_near(
+        &filter_near(
+            &filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", ERROR)?,
+            "width",
+            main_width(df, dataset)?,
+        )?,
+        "n",
+        n,
+    )?;
+    Ok(f64s(&rows, "t")?.into_iter().zip(f64s(&rows, "value")?).collect())
 }
 
 /// C5: the time-averaged error grows with n, and for the largest n it peaks early.
-fn c5(df: &DataFrame) -> Result<Measured> {
-    let images = by_n(df, "error")?.0;
-    let rows = filter_eq(&filter_eq(df, "dataset", &images)?, "statistic", "error")?;
-    let main = f64s(&rows, "width")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
-    let mut ns: Vec<f64> = Vec::new();
-    let mut means = Vec::new();
-    let mut largest: Vec<(f64, f64)> = Vec::new();
-    let all_n = f64s(&rows, "n")?;
-    let max_n = all_n.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    for n in distinct(&rows, "n")? {
-        let r = filter_eq(&filter_eq(&rows, "n", &n)?, "width", &main.to_string())?;
-        let (ts, vs) = (f64s(&r, "t")?, f64s(&r, "value")?);
-        let nv: f64 = n.parse().map_err(|_| Error::invalid("bad n"))?;
-        ns.push(nv);
-        means.push(vs.iter().sum::<f64>() / vs.len() as f64);
-        if nv == max_n {
-            largest = ts.into_iter().zip(vs).collect();
-        }
-    }
-    let rho = spearman(&ns, &means);
-    let peak = largest
+fn c5(df: &DataFrame, dataset: &str) -> Result<Measured> {
+    let sizes: Vec<f64> = by_n(df, dataset, MEAN_D1)?.into_iter().map(|p| p.0).collect();
+    let means: Vec<f64> = sizes
         .iter()
+        .map(|&n| error_curve(df, dataset, n).map(|c| mean(&c.iter().map(|p| p.1).collect::<Vec<_>>())))
+        .collect::<Result<_>>()?;
+    let max_n = *sizes.last().ok_or_else(|| Error::invalid(format!("fig2: no {dataset} runs")))?;
+    let rho = spearman(&sizes, &means);
+    let peak = error_curve(df, dataset, max_n)?
+        .into_iter()
         .filter(|p| p.0 <= 0.9)
-        .fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { *p } else { b });
-    Ok(Measured {
-        value: format!(
-            "{images}: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the error over t <= 0.9 peaks at t = {:.2}",
+        .fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { p } else { b });
+    Ok(Measured::new(
+        format!(
+            "{dataset}: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the error over t <= 0.9 peaks at t = {:.2}",
             peak.0
         ),
-        threshold: "Spearman >= 0.8, and the peak at t <= 0.4".into(),
-        pass: rho >= 0.8 && peak.0 <= 0.4,
-    })
+        "Spearman >= 0.8, and the peak at t <= 0.4",
+        rho >= 0.8 && peak.0 <= 0.4,
+    ))
 }
 
 /// C6: copies at the smallest n, novel samples at the largest.
-fn c6(df: &DataFrame) -> Result<Measured> {
-    let (images, d1) = by_n(df, "mean_d1")?;
-    let (_, frac) = by_n(df, "fraction_memorized")?;
-    let base =
-        f64s(&filter_eq(&filter_eq(df, "dataset", &images)?, "statistic", "train_to_train_full")?, "value")?
-            [0];
-    let (small, large) = (d1.first().copied(), d1.last().copied());
-    let (Some(small), Some(large)) = (small, large) else {
+fn c6(df: &DataFrame, dataset: &str) -> Result<Measured> {
+    let d1 = by_n(df, dataset, MEAN_D1)?;
+    let frac = by_n(df, dataset, FRACTION_MEMORIZED)?;
+    let base = stat_value(&filter_eq(df, "dataset", dataset)?, TRAIN_TO_TRAIN_FULL)?;
+    let (Some(small), Some(large)) = (d1.first().copied(), d1.last().copied()) else {
         return Err(Error::invalid("no mean_d1 rows"));
     };
     let frac_small = frac.first().map_or(f64::NAN, |p| p.1);
     let transition = frac.iter().find(|p| p.1 < 0.5).map_or("none".to_string(), |p| format!("n = {}", p.0));
-    Ok(Measured {
-        value: format!(
-            "{images}: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: mean d1 = {:.2} x train-to-train; \
-             copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
+    Ok(Measured::new(
+        format!(
+            "{dataset}: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: mean d1 = {:.2} x \
+             train-to-train; copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
             small.0,
             100.0 * frac_small,
             small.1 / base,
             large.0,
             large.1 / base
         ),
-        threshold: "smallest n: >= 90% copies and mean d1 <= 0.2 x train-to-train; largest n: mean d1 >= 0.5 x train-to-train".into(),
-        pass: frac_small >= 0.9 && small.1 <= 0.2 * base && large.1 >= 0.5 * base,
-    })
-}
-
-/// The claims this figure decides.
-pub fn claims() -> Vec<Claim> {
-    vec![
-        Claim {
-            id: "C5",
-            figure: "fig2",
-            statement: "The network approximates u* well for small n and worse as n grows; the error concentrates \
-                        at early times and near t = 1.",
-            paper: "Fig. 2 left, CIFAR-10: error grows with n and peaks around t ~ 0.15",
-            check: c5,
-        },
-        Claim {
-            id: "C6",
-            figure: "fig2",
-            statement: "Memorization to generalization: for small n samples are copies of training points; past a \
-                        threshold n their distance to the training set rises towards the train-to-train distance.",
-            paper: "Fig. 2 right, CIFAR-10: transition around n ~ 3000",
-            check: c6,
-        },
-    ]
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn spearman_of_monotone_and_reversed() {
-        let x = [1.0, 2.0, 3.0, 4.0];
-        assert!((super::spearman(&x, &[10.0, 20.0, 25.0, 40.0]) - 1.0).abs() < 1e-12);
-        assert!((super::spearman(&x, &[4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
-    }
+        "smallest n: >= 90% copies and mean d1 <= 0.2 x train-to-train; largest n: mean d1 >= 0.5 x train-to-train",
+        frac_small >= 0.9 && small.1 <= 0.2 * base && large.1 >= 0.5 * base,
+    ))
 }

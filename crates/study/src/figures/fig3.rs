@@ -19,12 +19,28 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::grid;
-use super::learned::{self, Evaluator, ImageData, ImageSet};
+use cfm_core::datasets::ImageData;
+
+use super::learned::{self, Evaluator};
 use crate::claims::{Claim, Measured};
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, f64s, filter_eq};
+use crate::data::LabelledImages;
+use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
+use crate::stats::{grid, mean, num, pct};
+use crate::table::{TableBuilder, f64s, filter_eq, filter_near, stat_value};
 use crate::{Context, Error, Profile, Result, row};
+
+/// Columns of the table.
+pub const COLUMNS: [&str; 6] = ["dataset", "tau", "sample", "index", "statistic", "value"];
+/// Mean pixel distance of the outputs to their nearest training image.
+pub const MEAN_PIXEL_DISTANCE: &str = "mean_pixel_distance";
+/// Mean classifier-feature distance to the nearest training image.
+pub const MEAN_FEATURE_DISTANCE: &str = "mean_feature_distance";
+/// Fraction of outputs that are copies.
+pub const FRACTION_MEMORIZED: &str = "fraction_memorized";
+/// A highlighted noise's pixel distance.
+pub const PIXEL_DISTANCE: &str = "pixel_distance";
+/// A highlighted noise's output, pixel `index`.
+pub const IMAGE: &str = "image";
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -36,8 +52,8 @@ struct CellConfig {
     euler_steps: usize,
 }
 
-fn plan(profile: Profile) -> CellConfig {
-    match profile {
+fn plan(profile: Profile) -> Fig3Plan {
+    let cell = match profile {
         Profile::Smoke => CellConfig {
             data: ImageData::Digits,
             steps: 200,
@@ -62,8 +78,100 @@ fn plan(profile: Profile) -> CellConfig {
             taus: grid(0.05, 1.0),
             euler_steps: 100,
         },
+    };
+    Fig3Plan { cells: vec![cell], profile }
+}
+
+struct Fig3Plan {
+    cells: Vec<CellConfig>,
+    profile: Profile,
+}
+
+impl CellConfig {
+    fn rows(&self) -> usize {
+        self.taus.len() * (3 + self.highlighted * (1 + self.data.shape().dim()))
     }
 }
+
+/// The label of fig2's cell that trains the full-split model this figure reuses.
+fn fig2_cell(c: &CellConfig, profile: Profile) -> String {
+    let width = match learned::network(profile, None) {
+        cfm_nn::ModelConfig::Mlp(m) => m.width,
+        cfm_nn::ModelConfig::UNet(_) => 0,
+    };
+    format!("{} n={} width={width}", c.data.name(), c.data.sizes().0)
+}
+
+impl Plan for Fig3Plan {
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
+        let per_step = if self.profile == Profile::Paper { 0.1 } else { 0.005 };
+        let fig2 = crate::figure::cells(&super::fig2::Fig2, ctx)?;
+        Ok(self
+            .cells
+            .iter()
+            .map(|c| {
+                let cost = c.steps as f64 * per_step + 10.0;
+                let cell = CellSpec::new(c.data.name(), c, cost, c.rows()).reading([c.data]);
+                // Fig. 2 trains the same full-split model when its plan has the same run.
+                let label = fig2_cell(c, self.profile);
+                let steps =
+                    fig2.iter().find(|f| f.label == label).and_then(|f| f.config.get("steps")?.as_u64());
+                if steps == Some(c.steps) { cell.after("fig2", label) } else { cell }
+            })
+            .collect())
+    }
+    fn caption(&self) -> String {
+        let c = &self.cells[0];
+        let net = match self.profile {
+            Profile::Paper => "the paper's U-Net",
+            _ => "an MLP on flattened images",
+        };
+        format!(
+            "{} fixed noises integrated with Euler ({} steps) following the closed form over the {} training \
+             images of {} on [0, tau) and a CFM-trained network ({net}, {} steps, the full-split model of Fig. 2) \
+             on [tau, 1). Top: mean distance to the nearest training image, in pixels (L2) and in classifier \
+             features (stand-ins for min-LPIPS), with {} highlighted noises. Bottom: those samples across tau. \
+             The paper: CIFAR-10 and CelebA-64 (not supported here).",
+            c.noises,
+            c.euler_steps,
+            c.data.sizes().0,
+            c.data.name(),
+            c.steps,
+            c.highlighted
+        )
+    }
+    fn settings(&self) -> Vec<Setting> {
+        let c = &self.cells[0];
+        let shape = c.data.shape();
+        let n = c.data.sizes().0;
+        let train = learned::train_config(
+            self.profile,
+            learned::network(self.profile, None),
+            Target::Cfm,
+            c.steps,
+            0,
+            n,
+        );
+        learned::settings(
+            &PAPER,
+            &train,
+            shape.dim(),
+            Some(shape),
+            c.noises,
+            c.euler_steps,
+            "1 (replicate 0 of the root seed)",
+        )
+    }
+}
+
+/// The paper's setting of Fig. 3.
+const PAPER: learned::PaperSetup = learned::PaperSetup {
+    network: "U-Net, 128 channels (34M parameters)",
+    steps: "500000",
+    samples: "256 noises",
+    solver: "Euler",
+    seeds: "1",
+};
 
 /// The figure.
 pub struct Fig3;
@@ -75,45 +183,62 @@ impl Figure for Fig3 {
     fn title(&self) -> &'static str {
         "Hybrid sampler: closed form on [0, tau), network on [tau, 1)"
     }
-    fn paper(&self) -> &'static str {
-        "Fig. 3: hybrid sampler on CIFAR-10 and CelebA-64; following u* up to tau ~ 0.2 leaves samples as novel as the network's, from tau ~ 0.4 on the output is the training image that u* alone gives."
-    }
-    fn caption(&self, profile: Profile) -> String {
-        let c = plan(profile);
-        let (data, net) = match profile {
-            Profile::Paper => ("CIFAR-10 (CelebA-64 is not supported)", "the paper's U-Net"),
-            _ => ("the 8x8 digits (standing in for CIFAR-10 and CelebA-64)", "an MLP on flattened images"),
-        };
-        format!(
-            "{} fixed noises integrated with Euler ({} steps) following the closed form over the {} training \
-             images on [0, tau) and a CFM-trained network ({net}, {} steps, the full-split model of Fig. 2) on \
-             [tau, 1). Top: mean distance to the nearest training image, in pixels (L2) and in classifier \
-             features (stand-ins for min-LPIPS), with {} highlighted noises. Bottom: those samples across tau. \
-             Data: {data}.",
-            c.noises,
-            c.euler_steps,
-            match c.data {
-                ImageData::Digits => "1500".to_string(),
-                _ => "whole".to_string(),
-            },
-            c.steps,
-            c.highlighted
+    fn paper(&self) -> Option<&'static str> {
+        Some(
+            "Fig. 3: hybrid sampler on CIFAR-10 and CelebA-64; following u* up to tau ~ 0.2 leaves samples as \
+             novel as the network's, from tau ~ 0.4 on the output is the training image that u* alone gives.",
         )
     }
     fn revision(&self) -> u32 {
         1
     }
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
+    }
     fn trains(&self) -> bool {
         true
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let c = plan(ctx.profile);
-        let cost = c.steps as f64 * if ctx.profile == Profile::Paper { 0.1 } else { 0.005 } + 10.0;
-        Ok(vec![CellSpec::new(c.data.name(), &c, cost)])
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
+    }
+    fn claims(&self) -> Vec<Claim> {
+        vec![Claim {
+            id: "C7",
+            figure: "fig3",
+            statement: "Hybrid sampler: up to tau ~ 0.2 the hybrid is as novel as u_theta; above it the distance to \
+                        the training set drops; from tau ~ 0.4 the output is essentially the tau = 1 training image.",
+            paper: "Fig. 3, CIFAR-10 and CelebA-64: transition between tau ~ 0.2 and ~ 0.4",
+            on: &["cifar10", "fashion-mnist", "mnist", "digits"],
+            check: c7,
+        }]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut out = Vec::new();
+        for name in crate::table::distinct(df, "dataset")? {
+            let d = filter_eq(df, "dataset", &name)?;
+            let mut k = KeyTable::new(
+                name.clone(),
+                &["tau", "pixel distance to nearest training image", "feature distance", "copies"],
+            );
+            for tau in [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0] {
+                let r = filter_near(&d, "tau", tau)?;
+                if r.height() == 0 {
+                    continue;
+                }
+                k.rows.push(vec![
+                    num(tau, 2),
+                    num(stat_value(&r, MEAN_PIXEL_DISTANCE)?, 3),
+                    num(stat_value(&r, MEAN_FEATURE_DISTANCE)?, 3),
+                    pct(stat_value(&r, FRACTION_MEMORIZED)?),
+                ]);
+            }
+            out.push(k);
+        }
+        Ok(out)
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
-        let set = ImageSet::load(ctx, cfg.data)?;
+        let set = LabelledImages::load(ctx, cfg.data)?;
         let evaluator = Evaluator::new(ctx, &set)?;
         let n = set.train.rows();
         let config = learned::train_config(
@@ -121,11 +246,10 @@ impl Figure for Fig3 {
             learned::network(ctx.profile, None),
             Target::Cfm,
             cfg.steps,
-            0,
+            ctx.train_seed(0),
             n,
         );
-        let trained =
-            learned::train(ctx, &config, &set.train, Some(set.shape), &learned::identity(cfg.data, n))?;
+        let trained = learned::train(ctx, &config, &set.train, Some(set.shape), &set.identity(n))?;
         let network = trained.field()?;
         let closed = ClosedForm::new(set.train.clone())?;
         let train_features = evaluator.features(&set.train)?;
@@ -133,7 +257,7 @@ impl Figure for Fig3 {
         let x0 =
             Matrix::from_vec(cfg.noises, d, ctx.stream("fig3").derive("noise").normal_vec(cfg.noises * d))?;
         let name = cfg.data.name();
-        let mut table = TableBuilder::new(&["dataset", "tau", "sample", "index", "statistic", "value"]);
+        let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.taus.len() as u64);
         for &tau in &cfg.taus {
             let hybrid = Hybrid { first: &closed, second: &network, tau };
@@ -141,14 +265,13 @@ impl Figure for Fig3 {
             let pixel = knn(&x, &set.train, 1, false)?;
             let feature = knn(&evaluator.features(&x)?, &train_features, 1, false)?;
             let mem = memorization(&x, &set.train, COPY_THRESHOLD)?;
-            let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-            table.push(row![name, tau, -1i64, 0usize, "mean_pixel_distance", mean(&pixel.dist)]);
-            table.push(row![name, tau, -1i64, 0usize, "mean_feature_distance", mean(&feature.dist)]);
-            table.push(row![name, tau, -1i64, 0usize, "fraction_memorized", mem.summary.fraction_memorized]);
+            table.push(row![name, tau, -1i64, 0usize, MEAN_PIXEL_DISTANCE, mean(&pixel.dist)]);
+            table.push(row![name, tau, -1i64, 0usize, MEAN_FEATURE_DISTANCE, mean(&feature.dist)]);
+            table.push(row![name, tau, -1i64, 0usize, FRACTION_MEMORIZED, mem.summary.fraction_memorized]);
             for i in 0..cfg.highlighted {
-                table.push(row![name, tau, i as i64, 0usize, "pixel_distance", pixel.dist[i]]);
+                table.push(row![name, tau, i as i64, 0usize, PIXEL_DISTANCE, pixel.dist[i]]);
                 for (k, &v) in x.row(i).iter().enumerate() {
-                    table.push(row![name, tau, i as i64, k, "image", v as f64]);
+                    table.push(row![name, tau, i as i64, k, IMAGE, v as f64]);
                 }
             }
             bar.inc(1);
@@ -161,8 +284,8 @@ impl Figure for Fig3 {
 /// larger tau. With `D(tau)` the mean pixel distance and `N = (D - D(1)) / (D(0) - D(1))`:
 /// `tau_novel` is the last tau of the initial run with `N >= 0.8`, `tau_copy` the first tau
 /// from which `N <= 0.1` for good.
-fn c7(df: &DataFrame) -> Result<Measured> {
-    let rows = filter_eq(df, "statistic", "mean_pixel_distance")?;
+fn c7(df: &DataFrame, dataset: &str) -> Result<Measured> {
+    let rows = filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", MEAN_PIXEL_DISTANCE)?;
     let (taus, d) = (f64s(&rows, "tau")?, f64s(&rows, "value")?);
     if taus.len() < 3 {
         return Err(Error::invalid("too few tau values"));
@@ -173,25 +296,13 @@ fn c7(df: &DataFrame) -> Result<Measured> {
     let tau_novel = if novel_end == 0 { f64::NAN } else { taus[novel_end - 1] };
     let copy_start = norm.iter().rposition(|&v| v > 0.1).map_or(0, |i| i + 1);
     let tau_copy = taus.get(copy_start).copied().unwrap_or(f64::NAN);
-    Ok(Measured {
-        value: format!(
-            "mean pixel distance {d0:.3} at tau = 0, {d1:.3} at tau = 1; as novel as the network (>= 80% of the \
-             way) up to tau = {tau_novel:.2}; a training image (<= 10%) from tau = {tau_copy:.2} (paper, \
+    Ok(Measured::new(
+        format!(
+            "{dataset}: mean pixel distance {d0:.3} at tau = 0, {d1:.3} at tau = 1; as novel as the network (>= 80% \
+             of the way) up to tau = {tau_novel:.2}; a training image (<= 10%) from tau = {tau_copy:.2} (paper, \
              CIFAR-10: ~0.2 and ~0.4)"
         ),
-        threshold: "tau_novel >= 0.1, tau_copy <= 0.9, tau_novel < tau_copy".into(),
-        pass: tau_novel >= 0.1 && tau_copy <= 0.9 && tau_novel < tau_copy,
-    })
-}
-
-/// The claims this figure decides.
-pub fn claims() -> Vec<Claim> {
-    vec![Claim {
-        id: "C7",
-        figure: "fig3",
-        statement: "Hybrid sampler: up to tau ~ 0.2 the hybrid is as novel as u_theta; above it the distance to \
-                    the training set drops; from tau ~ 0.4 the output is essentially the tau = 1 training image.",
-        paper: "Fig. 3, CIFAR-10 and CelebA-64: transition between tau ~ 0.2 and ~ 0.4",
-        check: c7,
-    }]
+        "tau_novel >= 0.1, tau_copy <= 0.9, tau_novel < tau_copy",
+        tau_novel >= 0.1 && tau_copy <= 0.9 && tau_novel < tau_copy,
+    ))
 }

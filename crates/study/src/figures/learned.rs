@@ -3,97 +3,18 @@
 //! for the paper's (Fréchet distances in the feature space of a classifier trained here, and in
 //! pixel space; nearest-training-image distances in pixels and in features).
 
-use cfm_core::datasets::{self, ImageShape};
-use cfm_core::metrics::{GaussianStats, frechet, knn};
+use cfm_core::datasets::ImageShape;
+use cfm_core::metrics::{GaussianStats, frechet};
 use cfm_core::ode::{Solver, integrate};
 use cfm_core::{Matrix, Stream, VelocityField};
 use cfm_nn::{
     AdamConfig, Classifier, ClassifierConfig, EmaConfig, Labelled, MlpConfig, ModelConfig, RunOptions,
     Target, TrainConfig, TrainSet, TrainedModel, UNetConfig,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::{Context, Error, Profile, Result};
-
-/// An image dataset of the trained figures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ImageData {
-    /// The 8x8 digits: 1500 training and 297 test images (ships with the build).
-    Digits,
-    /// MNIST from the data directory.
-    Mnist,
-    /// Fashion-MNIST from the data directory.
-    FashionMnist,
-    /// CIFAR-10 from the data directory.
-    Cifar10,
-}
-
-impl ImageData {
-    /// Name in tables and cache keys.
-    pub fn name(self) -> &'static str {
-        match self {
-            ImageData::Digits => "digits",
-            ImageData::Mnist => "mnist",
-            ImageData::FashionMnist => "fashion-mnist",
-            ImageData::Cifar10 => "cifar10",
-        }
-    }
-}
-
-/// Training and test images with labels.
-pub struct ImageSet {
-    /// Which dataset.
-    pub data: ImageData,
-    /// Training images (flattened, in [-1, 1]).
-    pub train: Matrix,
-    /// Training labels.
-    pub train_labels: Vec<usize>,
-    /// Held-out test images.
-    pub test: Matrix,
-    /// Test labels.
-    pub test_labels: Vec<usize>,
-    /// Image shape.
-    pub shape: ImageShape,
-}
-
-impl ImageSet {
-    /// Loads `data` (from the data directory for the paper's datasets).
-    pub fn load(ctx: &Context, data: ImageData) -> Result<ImageSet> {
-        let ds = match data {
-            ImageData::Digits => datasets::digits(),
-            ImageData::Mnist => datasets::mnist(ctx.data_dir()?)?,
-            ImageData::FashionMnist => datasets::fashion_mnist(ctx.data_dir()?)?,
-            ImageData::Cifar10 => datasets::cifar10(ctx.data_dir()?)?,
-        };
-        let labels = |l: Option<Vec<u8>>| -> Result<Vec<usize>> {
-            Ok(l.ok_or_else(|| Error::invalid(format!("{} has no labels", data.name())))?
-                .into_iter()
-                .map(usize::from)
-                .collect())
-        };
-        Ok(ImageSet {
-            data,
-            train_labels: labels(ds.train_labels)?,
-            test_labels: labels(ds.test_labels)?,
-            test: ds.test.ok_or_else(|| Error::invalid(format!("{} has no test split", data.name())))?,
-            train: ds.train,
-            shape: ds.image.ok_or_else(|| Error::invalid(format!("{} is not an image set", data.name())))?,
-        })
-    }
-
-    /// The first `n` training images (the subsets of Fig. 2 are nested).
-    pub fn subset(&self, n: usize) -> Result<Matrix> {
-        if n == 0 || n > self.train.rows() {
-            return Err(Error::invalid(format!(
-                "{}: a subset of {n} images of {} is not possible",
-                self.data.name(),
-                self.train.rows()
-            )));
-        }
-        Ok(self.train.slice_rows(0, n))
-    }
-}
+use crate::data::LabelledImages;
+use crate::figure::Setting;
+use crate::{Context, Profile, Result};
 
 /// The velocity network of a profile: an MLP on flattened images on the CPU profiles (the
 /// U-Net's convolutions are too slow on CPU), the paper's U-Net in the paper profile.
@@ -127,11 +48,6 @@ pub fn train_config(
     c
 }
 
-/// The identity of the first `n` training images of `data` (part of the model cache key).
-pub fn identity(data: ImageData, n: usize) -> String {
-    format!("{} train[0..{n}]", data.name())
-}
-
 /// Trains (or loads from `<cache>/models`) a network on `points`.
 pub fn train(
     ctx: &Context,
@@ -154,7 +70,7 @@ pub fn sample(field: &dyn VelocityField, n: usize, steps: usize, s: &Stream) -> 
 
 /// The classifier whose penultimate features replace Inception / DINOv2 (trained once per
 /// dataset from seed 0, cached under `<cache>/classifiers`).
-pub fn classifier(ctx: &Context, set: &ImageSet) -> Result<Classifier> {
+pub fn classifier(ctx: &Context, set: &LabelledImages) -> Result<Classifier> {
     let mut cfg = ClassifierConfig::standard();
     if ctx.profile == Profile::Smoke {
         cfg.steps = 500;
@@ -189,7 +105,7 @@ pub struct Distances {
 
 impl Evaluator {
     /// Trains (or loads) the classifier of `set` and the reference statistics.
-    pub fn new(ctx: &Context, set: &ImageSet) -> Result<Self> {
+    pub fn new(ctx: &Context, set: &LabelledImages) -> Result<Self> {
         let classifier = classifier(ctx, set)?;
         Ok(Self {
             train_pixels: GaussianStats::of(&set.train)?,
@@ -223,8 +139,61 @@ impl Evaluator {
     }
 }
 
-/// Mean distance of each row of `x` to its nearest row of `refs`.
-pub fn mean_nearest(x: &Matrix, refs: &Matrix) -> Result<f64> {
-    let nn = knn(x, refs, 1, false)?;
-    Ok(nn.dist.iter().sum::<f64>() / nn.dist.len().max(1) as f64)
+/// The paper's setting of a figure's runs, for the report's hyperparameter table.
+pub struct PaperSetup {
+    /// Its network.
+    pub network: &'static str,
+    /// Its training length.
+    pub steps: &'static str,
+    /// Samples per evaluation.
+    pub samples: &'static str,
+    /// ODE solver.
+    pub solver: &'static str,
+    /// Seeds.
+    pub seeds: &'static str,
+}
+
+/// A short description of a network (`MLP 3 x 256 SELU, 32 time features`).
+pub fn describe(model: &ModelConfig) -> String {
+    match model {
+        ModelConfig::Mlp(m) => format!("MLP {} x {} SELU, {} time features", m.depth, m.width, m.time_dim),
+        ModelConfig::UNet(u) => format!("U-Net, {} channels, multipliers {:?}", u.channels, u.channel_mult),
+    }
+}
+
+/// The paper's hyperparameters beside ours (`train` on `n` points of dimension `d`), one row
+/// each.
+pub fn settings(
+    paper: &PaperSetup,
+    train: &TrainConfig,
+    d: usize,
+    image: Option<ImageShape>,
+    samples: usize,
+    sample_steps: usize,
+    seeds: &str,
+) -> Vec<Setting> {
+    let params = train.model.param_count(d, image).map_or(String::new(), |p| format!(", {p} parameters"));
+    let a = &train.adam;
+    let warmup = if a.warmup > 0 { format!(", {} warm-up steps", a.warmup) } else { String::new() };
+    vec![
+        Setting::new("network", paper.network, format!("{}{params}", describe(&train.model))),
+        Setting::new("network output", "velocity", train.output.name()),
+        Setting::new("loss weight", "none", if train.rescaled { "(1 - t)^2" } else { "none" }),
+        Setting::new("optimiser", "Adam, lr 2e-4, 5000 warm-up steps", format!("Adam, lr {}{warmup}", a.lr)),
+        Setting::new("gradient clipping", "1", a.grad_clip.map_or("none".into(), |c| c.to_string())),
+        Setting::new(
+            "EMA",
+            "0.9999 from step 1000",
+            format!("{} from step {}", train.ema.decay, train.ema.start),
+        ),
+        Setting::new(
+            "batch",
+            "128, without replacement per epoch",
+            format!("{} (min(128, n)), without replacement per epoch", train.batch_size),
+        ),
+        Setting::new("training steps", paper.steps, train.steps.to_string()),
+        Setting::new("samples per evaluation", paper.samples, samples.to_string()),
+        Setting::new("solver", paper.solver, format!("Euler, {sample_steps} steps")),
+        Setting::new("seeds", paper.seeds, seeds),
+    ]
 }

@@ -1,6 +1,10 @@
 //! The figures of the study, one module each, and their registry.
+//!
+//! Adding a figure: write `figures/<id>.rs` with its plan per profile, its cell function, its
+//! column and statistic names as constants, its claims and key numbers (the `Figure` trait), and
+//! add it to [`all`] (in the paper's order; figures beyond the paper after them). Then a
+//! renderer in `cfm-plot` (one line in its list) and a snapshot test.
 
-mod common;
 pub mod learned;
 
 pub mod collapse;
@@ -15,24 +19,24 @@ pub mod memorize;
 pub mod prop2;
 pub mod table1;
 
-use crate::claims::Claim;
 use crate::figure::Figure;
 use crate::{Error, Result};
 
-/// Every figure, in the order `reproduce` runs them.
+/// Every figure: the paper's in its order, then those beyond it. `reproduce` runs them in this
+/// order and the report presents them in it.
 pub fn all() -> Vec<&'static dyn Figure> {
     vec![
         &fig1a::Fig1a,
         &fig1a_mean::Fig1aMean,
         &fig1c::Fig1c,
         &memorize::Memorize,
-        &prop2::Prop2,
-        &collapse::Collapse,
         &fig2::Fig2,
         &fig3::Fig3,
         &fig4::Fig4,
         &table1::Table1,
         &efm_cost::EfmCost,
+        &prop2::Prop2,
+        &collapse::Collapse,
     ]
 }
 
@@ -44,18 +48,55 @@ pub fn get(id: &str) -> Result<&'static dyn Figure> {
     })
 }
 
-/// The claims decided by figure `id`.
-pub fn claims_of(id: &str) -> Vec<Claim> {
-    match id {
-        "fig1a" => fig1a::claims(),
-        "fig1a_mean" => fig1a_mean::claims(),
-        "fig1c" => fig1c::claims(),
-        "memorize" => memorize::claims(),
-        "prop2" => prop2::claims(),
-        "fig2" => fig2::claims(),
-        "fig3" => fig3::claims(),
-        "fig4" => fig4::claims(),
-        "efm_cost" => efm_cost::claims(),
-        _ => Vec::new(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Profile;
+
+    #[test]
+    fn ids_are_unique_and_the_paper_comes_first() {
+        let ids: Vec<&str> = all().iter().map(|f| f.id()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), ids.len());
+        let first_beyond = all().iter().position(|f| f.paper().is_none()).unwrap();
+        assert!(all()[first_beyond..].iter().all(|f| f.paper().is_none()), "paper figures after beyond ones");
+        for f in all() {
+            for p in Profile::ALL {
+                assert!(!f.plan(p).caption().is_empty(), "{} has no caption at {p}", f.id());
+            }
+            assert!(
+                f.claims().iter().all(|c| c.figure == f.id()),
+                "{}: a claim names another figure",
+                f.id()
+            );
+        }
+    }
+
+    #[test]
+    fn every_cell_a_cell_reads_exists_and_labels_are_unique() {
+        for p in Profile::ALL {
+            let ctx = crate::Context::new(p, "unused");
+            for f in all() {
+                let cells = crate::figure::cells(f, &ctx).unwrap();
+                let mut labels: Vec<&str> = cells.iter().map(|c| c.label.as_str()).collect();
+                labels.sort();
+                let n = labels.len();
+                labels.dedup();
+                assert_eq!(labels.len(), n, "{} at {p}: two cells share a label", f.id());
+                for c in &cells {
+                    for (fig, label) in &c.after {
+                        let theirs = crate::figure::cells(get(fig).unwrap(), &ctx).unwrap();
+                        assert!(
+                            theirs.iter().any(|t| &t.label == label),
+                            "{} at {p}: {} reads {fig} cell {label}, which is not planned",
+                            f.id(),
+                            c.label
+                        );
+                    }
+                }
+            }
+        }
     }
 }

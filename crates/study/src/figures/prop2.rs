@@ -17,9 +17,12 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::common::{DataSpec, pairs};
+use cfm_core::datasets::ImageData;
+
 use crate::claims::{Claim, Measured};
-use crate::figure::{CellSpec, Figure};
+use crate::data::{DataSpec, pairs};
+use crate::figure::{CellSpec, Figure, KeyTable, Plan};
+use crate::stats::num;
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near};
 use crate::{Context, Profile, Result, row};
 
@@ -35,9 +38,67 @@ struct CellConfig {
     ms: Vec<usize>,
 }
 
-fn datasets(profile: Profile) -> Vec<DataSpec> {
+/// Columns of the table.
+pub const COLUMNS: [&str; 6] = ["dataset", "estimator", "t", "m", "statistic", "value"];
+/// `||E u*_M - u*||`.
+pub const BIAS: &str = "bias";
+/// The bias over its Monte-Carlo standard error.
+pub const BIAS_Z: &str = "bias_z";
+/// `tr Cov(u*_M)`.
+pub const VARIANCE: &str = "variance";
+/// `b_1` from the exact posterior.
+pub const UNBIASED: &str = "unbiased";
+/// All `M` references uniform.
+pub const BIASED: &str = "biased";
+
+struct Prop2Plan {
+    data: Vec<DataSpec>,
+    queries: usize,
+    draws: usize,
+}
+
+fn plan(profile: Profile) -> Prop2Plan {
     let n = if profile == Profile::Smoke { 300 } else { 1_000 };
-    vec![DataSpec::TwoMoons { n }, DataSpec::Digits { size: None }]
+    let (queries, draws) = if profile == Profile::Smoke { (4, 50) } else { (16, 400) };
+    Prop2Plan { data: vec![DataSpec::TwoMoons { n }, DataSpec::images(ImageData::Digits)], queries, draws }
+}
+
+impl Plan for Prop2Plan {
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+        let mut cells = Vec::new();
+        for data in &self.data {
+            let n = match data {
+                DataSpec::TwoMoons { n } => *n,
+                _ => 1797,
+            };
+            let ms: Vec<usize> = (0..=10).map(|k| 1usize << k).filter(|&m| m <= n).collect();
+            for t in TIMES {
+                let label = format!("{} t={t}", data.name());
+                let cost = self.queries as f64 * self.draws as f64 * 2048.0 * 64.0 * 4e-9;
+                let rows = 2 * ms.len() * 3;
+                let cfg = CellConfig {
+                    data: data.clone(),
+                    t,
+                    queries: self.queries,
+                    draws: self.draws,
+                    ms: ms.clone(),
+                };
+                cells.push(CellSpec::new(label, &cfg, cost, rows));
+            }
+        }
+        Ok(cells)
+    }
+    fn caption(&self) -> String {
+        format!(
+            "EFM estimate u*_M at fixed x_t (t = 0.05, 0.2, 0.5), averaged over {} queries with {} draws each: \
+             bias ||E u*_M - u*||, its z-score (bias over its Monte-Carlo standard error; ~1 when unbiased) and \
+             variance tr Cov(u*_M), against M. Unbiased: b_1 drawn from the exact posterior, M - 1 distinct \
+             uniform others; biased: M uniform references. Data: {}. Beyond the paper.",
+            self.queries,
+            self.draws,
+            super::fig1a::described(&self.data)
+        )
+    }
 }
 
 /// The figure.
@@ -50,57 +111,78 @@ impl Figure for Prop2 {
     fn title(&self) -> &'static str {
         "Bias and variance of the EFM estimator (Proposition 2)"
     }
-    fn caption(&self, profile: Profile) -> String {
-        let (q, r) = if profile == Profile::Smoke { (4, 50) } else { (16, 400) };
-        format!(
-            "EFM estimate u*_M at fixed x_t (t = 0.05, 0.2, 0.5), averaged over {q} queries with {r} draws each: \
-             bias ||E u*_M - u*||, its z-score (bias over its Monte-Carlo standard error; ~1 when unbiased) and \
-             variance tr Cov(u*_M), against M. Unbiased: b_1 drawn from the exact posterior, M - 1 distinct \
-             uniform others; biased: M uniform references. Two-moons and the 8x8 digits. Beyond the paper."
-        )
+    fn paper(&self) -> Option<&'static str> {
+        None
     }
     fn revision(&self) -> u32 {
         1
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let (queries, draws) = if ctx.profile == Profile::Smoke { (4, 50) } else { (16, 400) };
-        let mut cells = Vec::new();
-        for data in datasets(ctx.profile) {
-            let n = match data {
-                DataSpec::TwoMoons { n } => n,
-                _ => 1797,
-            };
-            let ms: Vec<usize> = (0..=10).map(|k| 1usize << k).filter(|&m| m <= n).collect();
-            for t in TIMES {
-                let label = format!("{} t={t}", data.name());
-                let cost = queries as f64 * draws as f64 * 2048.0 * 64.0 * 4e-9;
-                cells.push(CellSpec::new(
-                    label,
-                    &CellConfig { data: data.clone(), t, queries, draws, ms: ms.clone() },
-                    cost,
-                ));
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
+    }
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(plan(profile))
+    }
+    fn claims(&self) -> Vec<Claim> {
+        vec![Claim {
+            id: "C9",
+            figure: "prop2",
+            statement: "Proposition 2: u*_M is unbiased with variance no larger than that of u_cond; drawing b_1 \
+                        independently gives a biased estimator.",
+            paper: "Prop. 2 (i)-(iii), proved, not measured, in the paper",
+            on: &[],
+            check: c9,
+        }]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut k = KeyTable::new(
+            "",
+            &["dataset", "estimator", "t", "max bias z-score", "variance at M = 1", "variance at largest M"],
+        );
+        for name in distinct(df, "dataset")? {
+            let d = filter_eq(df, "dataset", &name)?;
+            for est in distinct(&d, "estimator")? {
+                let e = filter_eq(&d, "estimator", &est)?;
+                for t in distinct(&e, "t")? {
+                    let r = filter_eq(&e, "t", &t)?;
+                    let z = f64s(&filter_eq(&r, "statistic", BIAS_Z)?, "value")?;
+                    let var = filter_eq(&r, "statistic", VARIANCE)?;
+                    let (ms, vs) = (f64s(&var, "m")?, f64s(&var, "value")?);
+                    k.rows.push(vec![
+                        name.clone(),
+                        est.clone(),
+                        t.clone(),
+                        num(z.iter().copied().fold(0.0, f64::max), 3),
+                        num(vs[0], 3),
+                        format!(
+                            "{} (M = {})",
+                            num(*vs.last().unwrap_or(&f64::NAN), 3),
+                            ms.last().unwrap_or(&f64::NAN)
+                        ),
+                    ]);
+                }
             }
         }
-        Ok(cells)
+        Ok(vec![k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
         let name = cfg.data.name();
         let train = cfg.data.load(ctx)?;
-        let (n, d) = (train.rows(), train.cols());
+        let n = train.rows();
         let s = ctx.stream("prop2").derive(&name).derive(&format!("t={}", cfg.t));
         let (x0, x1) = pairs(&train, cfg.queries, &s.derive("queries"));
         let xt = interpolate(&x0, &x1, &vec![cfg.t; cfg.queries]);
-        let mut table = TableBuilder::new(&["dataset", "estimator", "t", "m", "statistic", "value"]);
+        let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length((cfg.ms.len() * 2) as u64);
-        for estimator in ["unbiased", "biased"] {
+        for estimator in [UNBIASED, BIASED] {
             for &m in &cfg.ms {
                 let (mut bias, mut z, mut var) = (0.0, 0.0, 0.0);
                 for q in 0..cfg.queries {
                     let mut rs = s.derive(estimator).derive_index(m as u64).derive_index(q as u64);
                     let query = xt.row(q);
                     let (lambda, exact) = posterior(&train, query, cfg.t);
-                    let refs = if estimator == "unbiased" {
+                    let refs = if estimator == UNBIASED {
                         let picks: Vec<usize> = (0..cfg.draws).map(|_| sample(&lambda, &mut rs)).collect();
                         RefSets(
                             picks
@@ -121,13 +203,12 @@ impl Figure for Prop2 {
                     var += v;
                 }
                 let k = cfg.queries as f64;
-                for (stat, v) in [("bias", bias / k), ("bias_z", z / k), ("variance", var / k)] {
+                for (stat, v) in [(BIAS, bias / k), (BIAS_Z, z / k), (VARIANCE, var / k)] {
                     table.push(row![name.clone(), estimator, cfg.t, m, stat, v]);
                 }
                 bar.inc(1);
             }
         }
-        let _ = d;
         table.finish()
     }
 }
@@ -178,14 +259,14 @@ fn moments(est: &Matrix, exact: &[f64]) -> (f64, f64, f64) {
 
 /// C9: unbiasedness (z <= 3 everywhere), variance <= 1.1 x that of u_cond, and a biased variant
 /// (z > 3 at t = 0.5 for every M <= 16).
-fn c9(df: &DataFrame) -> Result<Measured> {
+fn c9(df: &DataFrame, _: &str) -> Result<Measured> {
     let stat = |est: &str, s: &str| -> Result<DataFrame> {
         filter_eq(&filter_eq(df, "estimator", est)?, "statistic", s)
     };
-    let z_unbiased = f64s(&stat("unbiased", "bias_z")?, "value")?;
+    let z_unbiased = f64s(&stat(UNBIASED, BIAS_Z)?, "value")?;
     let max_z = z_unbiased.iter().copied().fold(0.0, f64::max);
     let mut worst_ratio: f64 = 0.0;
-    let var = stat("unbiased", "variance")?;
+    let var = stat(UNBIASED, VARIANCE)?;
     for name in distinct(&var, "dataset")? {
         let vd = filter_eq(&var, "dataset", &name)?;
         for t in distinct(&vd, "t")? {
@@ -197,31 +278,19 @@ fn c9(df: &DataFrame) -> Result<Measured> {
             }
         }
     }
-    let biased = filter_near(&stat("biased", "bias_z")?, "t", 0.5)?;
+    let biased = filter_near(&stat(BIASED, BIAS_Z)?, "t", 0.5)?;
     let min_z_biased = f64s(&biased, "m")?
         .into_iter()
         .zip(f64s(&biased, "value")?)
         .filter(|(m, _)| *m <= 16.0)
         .map(|p| p.1)
         .fold(f64::INFINITY, f64::min);
-    Ok(Measured {
-        value: format!(
+    Ok(Measured::new(
+        format!(
             "unbiased: max bias z-score {max_z:.2}, max variance / variance(M=1) {worst_ratio:.3}; \
              biased variant: min z-score at t = 0.5, M <= 16: {min_z_biased:.1}"
         ),
-        threshold: "unbiased z <= 3 everywhere; variance ratio <= 1.1; biased z > 3".into(),
-        pass: max_z <= 3.0 && worst_ratio <= 1.1 && min_z_biased > 3.0,
-    })
-}
-
-/// The claims this figure decides.
-pub fn claims() -> Vec<Claim> {
-    vec![Claim {
-        id: "C9",
-        figure: "prop2",
-        statement: "Proposition 2: u*_M is unbiased with variance no larger than that of u_cond; drawing b_1 \
-                    independently gives a biased estimator.",
-        paper: "Prop. 2 (i)-(iii), proved, not measured, in the paper",
-        check: c9,
-    }]
+        "unbiased z <= 3 everywhere; variance ratio <= 1.1; biased z > 3",
+        max_z <= 3.0 && worst_ratio <= 1.1 && min_z_biased > 3.0,
+    ))
 }

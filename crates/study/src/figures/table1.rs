@@ -25,11 +25,20 @@
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 
-use super::fig4::{self, Method, TABLE1_EPOCHS, TABLE2_EPOCHS, mean_sd};
-use super::learned::ImageData;
-use crate::figure::{CellSpec, Figure};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near};
+use cfm_core::datasets::ImageData;
+
+use super::fig4::{self, COLUMNS, Method, TABLE1_EPOCHS, TABLE2_EPOCHS};
+use crate::figure::{CellSpec, Figure, KeyTable, Plan};
+use crate::stats::{mean_sd, num};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
 use crate::{Context, Profile, Result, row};
+
+/// Mean over seeds of `feature_test` at a table epoch (`seed = -1`).
+pub const FEATURE_TEST_MEAN: &str = "feature_test_mean";
+/// Its sample standard deviation over seeds.
+pub const FEATURE_TEST_SD: &str = "feature_test_sd";
+/// A published number (`method = paper:<method>`).
+pub const PAPER_FID: &str = "paper_fid";
 
 /// One row of a published table: dataset, method, M (1 for CFM), FID at each epoch.
 pub struct PaperRow {
@@ -118,21 +127,25 @@ fn datasets(profile: Profile) -> Vec<ImageData> {
     }
 }
 
-/// The figure.
-pub struct Table1;
+struct Table1Plan {
+    profile: Profile,
+}
 
-impl Figure for Table1 {
-    fn id(&self) -> &'static str {
-        "table1"
+impl Plan for Table1Plan {
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
+        let keep = datasets(self.profile);
+        Ok(fig4::runs(ctx)
+            .iter()
+            .filter(|r| r.method != Method::OtCfm && keep.contains(&r.data))
+            .map(|r| {
+                let c = fig4::cell(r);
+                let label = c.label.clone();
+                c.after("fig4", label)
+            })
+            .collect())
     }
-    fn title(&self) -> &'static str {
-        "Classifier-feature Fréchet distance to the test set by epoch, CFM and EFM (Tables 1-2)"
-    }
-    fn paper(&self) -> &'static str {
-        "Tables 1-2: FID (features of a 99%-accurate classifier on MNIST, 90% on Fashion-MNIST; generated against test images) after a number of epochs for CFM and EFM-M: EFM is at least as good at every epoch."
-    }
-    fn caption(&self, profile: Profile) -> String {
-        let setting = match profile {
+    fn caption(&self) -> String {
+        let setting = match self.profile {
             Profile::Paper => "MNIST (epochs 1-25; M = 128, 256, 1024) and Fashion-MNIST (epochs 5-200; M = \
                                128, 256, 512), seed 0"
                 .to_string(),
@@ -148,8 +161,30 @@ impl Figure for Table1 {
              data, other feature network), only the order of the methods is."
         )
     }
+}
+
+/// The figure.
+pub struct Table1;
+
+impl Figure for Table1 {
+    fn id(&self) -> &'static str {
+        "table1"
+    }
+    fn title(&self) -> &'static str {
+        "Classifier-feature Fréchet distance to the test set by epoch, CFM and EFM (Tables 1-2)"
+    }
+    fn paper(&self) -> Option<&'static str> {
+        Some(
+            "Tables 1-2: FID (features of a 99%-accurate classifier on MNIST, 90% on Fashion-MNIST; generated \
+             against test images) after a number of epochs for CFM and EFM-M: EFM is at least as good at every \
+             epoch.",
+        )
+    }
     fn revision(&self) -> u32 {
         fig4::REVISION
+    }
+    fn columns(&self) -> &'static [&'static str] {
+        &COLUMNS
     }
     fn cache_namespace(&self) -> &'static str {
         "fig4"
@@ -157,20 +192,50 @@ impl Figure for Table1 {
     fn trains(&self) -> bool {
         true
     }
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let keep = datasets(ctx.profile);
-        Ok(fig4::runs(ctx.profile)
-            .iter()
-            .filter(|r| r.method != Method::OtCfm && keep.contains(&r.data))
-            .map(fig4::cell)
-            .collect())
+    fn plan(&self, profile: Profile) -> Box<dyn Plan> {
+        Box::new(Table1Plan { profile })
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         fig4::run(ctx, &cell.config()?, bar)
     }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut out = Vec::new();
+        for name in distinct(df, "dataset")? {
+            let d = filter_eq(df, "dataset", &name)?;
+            let (metric, title) = if distinct(&d, "metric")?.iter().any(|m| m == PAPER_FID) {
+                (PAPER_FID, format!("Published ({name}; not comparable in absolute value with ours)"))
+            } else {
+                (
+                    FEATURE_TEST_MEAN,
+                    format!(
+                        "Ours ({name}, classifier-feature Fréchet distance to the test images, mean over seeds)"
+                    ),
+                )
+            };
+            let r = filter_eq(&d, "metric", metric)?;
+            if r.height() == 0 {
+                continue;
+            }
+            let epochs = distinct(&r, "epoch")?;
+            let heads: Vec<String> =
+                epochs.iter().map(|e| format!("epoch {}", e.trim_end_matches(".0"))).collect();
+            let mut headers = vec!["method"];
+            headers.extend(heads.iter().map(String::as_str));
+            let mut k = KeyTable::new(title, &headers);
+            for method in distinct(&r, "method")? {
+                let m = filter_eq(&r, "method", &method)?;
+                let mut row = vec![method.trim_start_matches("paper:").to_string()];
+                for e in &epochs {
+                    row.push(num(first(&filter_eq(&m, "epoch", e)?, "value")?, 4));
+                }
+                k.rows.push(row);
+            }
+            out.push(k);
+        }
+        Ok(out)
+    }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
-        let mut out =
-            TableBuilder::new(&["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"]);
+        let mut out = TableBuilder::new(&COLUMNS);
         let rows = filter_eq(table, "metric", "feature_test")?;
         for name in distinct(&rows, "dataset")? {
             let data = filter_eq(&rows, "dataset", &name)?;
@@ -192,7 +257,7 @@ impl Figure for Table1 {
                         -1i64,
                         epoch as f64,
                         step,
-                        "feature_test_mean",
+                        FEATURE_TEST_MEAN,
                         mean
                     ]);
                     out.push(row![
@@ -202,7 +267,7 @@ impl Figure for Table1 {
                         -1i64,
                         epoch as f64,
                         step,
-                        "feature_test_sd",
+                        FEATURE_TEST_SD,
                         sd
                     ]);
                 }
@@ -211,7 +276,7 @@ impl Figure for Table1 {
         for p in &PAPER {
             for (&epoch, &fid) in p.epochs.iter().zip(p.fid) {
                 let method = format!("paper:{}", p.method);
-                out.push(row![p.dataset, method, p.m, -1i64, epoch as f64, -1i64, "paper_fid", fid]);
+                out.push(row![p.dataset, method, p.m, -1i64, epoch as f64, -1i64, PAPER_FID, fid]);
             }
         }
         Ok(Some(out.finish()?))
