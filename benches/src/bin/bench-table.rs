@@ -100,6 +100,9 @@ fn backends(root: &Path) {
     let mut rows: Vec<(String, Vec<Option<f64>>)> = entries
         .filter_map(|e| {
             let path = e.ok()?.path();
+            if !path.is_dir() {
+                return None;
+            }
             let label = path.file_name()?.to_string_lossy().strip_prefix("backend_")?.to_string();
             Some((label, NAMES.iter().map(|b| median_ms(&path, b)).collect()))
         })
@@ -107,10 +110,11 @@ fn backends(root: &Path) {
     if rows.is_empty() {
         return;
     }
-    let order = |l: &str| ["logits_", "wsum_", "tile_", "chunk_"].iter().position(|p| l.starts_with(p));
+    // Whole products by d, then the tiles and chunks, logits before weighted sums.
+    let order = |l: &str| ["tile_", "chunk_"].iter().position(|p| l.starts_with(p));
     rows.sort_by_key(|(l, _)| {
         let d: usize = l.rsplit("_d").next().and_then(|d| d.parse().ok()).unwrap_or(0);
-        (order(l), d)
+        (order(l), d, l.contains("wsum"))
     });
     let info: serde_json::Value = std::fs::read_to_string(root.join("backend_threads.json"))
         .ok()
