@@ -42,7 +42,19 @@ check-figures:
     # paper/REPRODUCTION.md; any other verdict turning to FAIL, or an error, fails the check.
     {{cfm}} verify --known-failures C5,C6,C7
 
-# Criterion benchmarks, then the closed-form table (e.g. `just bench 10000x64,50000x784`)
+# Criterion benchmarks, then the closed-form table (e.g. `just bench 10000x64,50000x784`); the
+# backend table too once `just bench-backends` has run
 bench shapes="":
     {{ if shapes == "" { "" } else { "CFM_BENCH_SHAPES=" + shapes } }} cargo bench --workspace --bench closed_form --bench training -- --noplot
+    cargo run --release -q -p cfm-bench --bin bench-table
+
+# The matrix products under gemm, faer and OpenBLAS (installs Debian's libopenblas-dev when
+# missing, as root or with sudo), then the tables. Its extra features rebuild part of the tree once.
+bench-backends:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! ldconfig -p | grep -q 'libopenblas\.so '; then
+        if [ "$(id -u)" = 0 ]; then apt-get install -y libopenblas-dev; else sudo -n apt-get install -y libopenblas-dev; fi
+    fi
+    cargo bench -p cfm-bench --features backends --bench backends -- --noplot
     cargo run --release -q -p cfm-bench --bin bench-table

@@ -1,13 +1,13 @@
 //! Closed-form velocity (Proposition 1) for B = 256 queries against n references in d
-//! dimensions, next to the single `(B x d) (d x n)` matrix product it contains, measured in the
-//! same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
+//! dimensions, next to the two matrix products it contains, `(B x d) (d x n)` (logits) and
+//! `(B x n) (n x d)` (weighted sum), measured in the same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
 //! queries, t = 0.5. Summarise with `cargo run --release -p cfm-bench --bin bench-table`.
 //!
 //! `CFM_BENCH_SHAPES="10000x64,50000x784"` restricts the grid (default: n in {1k, 10k, 50k},
 //! d in {2, 64, 784, 3072}).
 
 use candle_core::{Device, Tensor};
-use cfm_core::matrix::gemm_nt;
+use cfm_core::matrix::{gemm_nn, gemm_nt};
 use cfm_core::{ClosedForm, Matrix, Stream};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -43,6 +43,12 @@ fn closed_form(c: &mut Criterion) {
         let mut out = vec![0f32; B * n];
         g.bench_function("matmul", |b| {
             b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false, true))
+        });
+        // The second product of the closed form, (B x n)(n x d), on weights of the same shape.
+        let weights = normal(B, n, "weights");
+        let mut wsum = vec![0f32; B * d];
+        g.bench_function("matmul_nn", |b| {
+            b.iter(|| gemm_nn(B, d, n, weights.as_slice(), refs.as_slice(), &mut wsum, false, true))
         });
         let qt = Tensor::from_slice(queries.as_slice(), (B, d), &Device::Cpu).unwrap();
         let rt = Tensor::from_slice(refs.as_slice(), (n, d), &Device::Cpu).unwrap().t().unwrap();

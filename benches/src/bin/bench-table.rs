@@ -1,7 +1,10 @@
 //! Prints the benchmarks as Markdown tables from criterion's saved estimates
 //! (`target/criterion/<group>/<id>/new/estimates.json`):
-//! - the closed form: median time next to the matrix product measured in the same run, their
-//!   ratio, queries/s and effective GFLOP/s counting `4 B n d` flops;
+//! - the closed form: median time next to its two matrix products measured in the same run
+//!   (logits `(B x d)(d x n)`, weighted sum `(B x n)(n x d)`), its ratio to the first and to
+//!   both, queries/s and effective GFLOP/s counting `4 B n d` flops;
+//! - when `--bench backends` has run: the products under gemm, faer and OpenBLAS, and whether
+//!   each backend's results are bit-identical on 1, 2 and 3 threads;
 //! - training steps, and the EFM overhead fitted to the paper's cost model
 //!   `t(M) = b (a + M c)` by least squares over M (App. D.1: a = 4.3 ms, c = 0.9 us).
 
@@ -19,6 +22,7 @@ fn median_ms(dir: &Path, id: &str) -> Option<f64> {
 fn main() {
     let root = std::env::args().nth(1).unwrap_or_else(|| "target/criterion".into());
     closed_form(&root);
+    backends(Path::new(&root));
     training(Path::new(&root));
 }
 
@@ -67,20 +71,80 @@ fn closed_form(root: &str) {
         let (Some(cf), Some(mm)) = (median_ms(&path, "closed_form"), median_ms(&path, "matmul")) else {
             continue;
         };
-        rows.push((d, n, cf, mm, median_ms(&path, "candle_matmul")));
+        rows.push((d, n, cf, mm, median_ms(&path, "matmul_nn"), median_ms(&path, "candle_matmul")));
     }
     rows.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "| n | d | closed form ms | queries/s | eff. GFLOP/s | one matmul ms | ratio | candle matmul ms |"
+        "| n | d | closed form ms | queries/s | eff. GFLOP/s | logits matmul ms | weighted-sum matmul ms | vs one | vs two | candle matmul ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (d, n, cf, mm, candle) in rows {
-        let candle = candle.map_or("-".into(), |c| format!("{c:.2}"));
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let ms = |v: Option<f64>| v.map_or("-".into(), |c| format!("{c:.2}"));
+    for (d, n, cf, mm, nn, candle) in rows {
         println!(
-            "| {n} | {d} | {cf:.2} | {:.0} | {:.1} | {mm:.2} | {:.2} | {candle} |",
+            "| {n} | {d} | {cf:.2} | {:.0} | {:.1} | {mm:.2} | {} | {:.2} | {} | {} |",
             B / cf * 1e3,
             4.0 * B * n * d / cf / 1e6,
-            cf / mm
+            ms(nn),
+            cf / mm,
+            nn.map_or("-".into(), |nn| format!("{:.2}", cf / (mm + nn))),
+            ms(candle),
         );
     }
+}
+
+/// The matrix-product backends side by side (`--bench backends`), fastest marked, with whether
+/// each one's parallel products are bit-identical on 1, 2 and 3 threads.
+fn backends(root: &Path) {
+    const NAMES: [&str; 3] = ["gemm", "faer", "openblas"];
+    let Ok(entries) = std::fs::read_dir(root) else { return };
+    let mut rows: Vec<(String, Vec<Option<f64>>)> = entries
+        .filter_map(|e| {
+            let path = e.ok()?.path();
+            if !path.is_dir() {
+                return None;
+            }
+            let label = path.file_name()?.to_string_lossy().strip_prefix("backend_")?.to_string();
+            Some((label, NAMES.iter().map(|b| median_ms(&path, b)).collect()))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    // Whole products by d, then the tiles and chunks, logits before weighted sums.
+    let order = |l: &str| ["tile_", "chunk_"].iter().position(|p| l.starts_with(p));
+    rows.sort_by_key(|(l, _)| {
+        let d: usize = l.rsplit("_d").next().and_then(|d| d.parse().ok()).unwrap_or(0);
+        (order(l), d, l.contains("wsum"))
+    });
+    let info: serde_json::Value = std::fs::read_to_string(root.join("backend_threads.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    println!(
+        "\n| product (B = 256, n = 10k; tile 64 x 1024, chunk 256 x 1024) | gemm ms | faer ms | OpenBLAS ms ({}) |\n|---|---|---|---|",
+        info["openblas_kernel"].as_str().unwrap_or("?")
+    );
+    for (label, times) in rows {
+        let best = times.iter().flatten().copied().fold(f64::INFINITY, f64::min);
+        let cells: Vec<String> = times
+            .iter()
+            .map(|t| match t {
+                Some(t) if *t == best => format!("**{t:.3}**"),
+                Some(t) => format!("{t:.3}"),
+                None => "-".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
+    }
+    let verdict = |b: &str| match info["thread_independent"][b].as_bool() {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "?",
+    };
+    println!(
+        "| bit-identical on 1, 2, 3 threads | {} | {} | {} |",
+        verdict("gemm"),
+        verdict("faer"),
+        verdict("openblas")
+    );
 }

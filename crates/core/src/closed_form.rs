@@ -13,7 +13,8 @@
 //! matrix product per chunk of references. The softmax is accumulated over chunks with an online
 //! log-sum-exp (running maximum, rescaled sums), and the weighted sum of references is a second
 //! matrix product per chunk, or, when the softmax has concentrated and nearly all weights are
-//! flushed to zero, a sum over the few non-zero ones. Queries are processed in tiles, one per
+//! flushed to zero, a sum over the few non-zero ones. In dimensions up to 8 both are computed
+//! from the references stored by column instead, without matrix products. Queries are processed in tiles, one per
 //! thread at a time, each streaming the references through a cache-sized buffer. Extra memory is
 //! `O(B d + threads tile chunk)`; the `B x n x d` tensor of differences is never formed.
 //!
@@ -116,6 +117,10 @@ pub struct ClosedForm {
     norms64: Vec<f64>,
     max_norm: f64,
     refs64: OnceLock<Vec<f64>>,
+    /// The references by column (`cols[k * n + i]` is coordinate `k` of reference `i`), for
+    /// `d <= COLUMNS_UP_TO`; `f64` copy made on first use.
+    cols: Option<Vec<f32>>,
+    cols64: OnceLock<Vec<f64>>,
     opts: Options,
 }
 
@@ -197,6 +202,20 @@ trait Real: GemmScalar + Default {
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
     /// See [`kernels::exp_shifted`].
     fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize);
+    /// The references by column in this precision, when the dimension is small enough.
+    fn columns(cf: &ClosedForm) -> Option<&[Self]>;
+    /// See [`kernels::logits_cols`].
+    fn logits_cols(
+        g: &mut [Self],
+        x: &[Self],
+        cols: &[Self],
+        stride: usize,
+        norms: &[Self],
+        a: f64,
+        q: f64,
+    ) -> f64;
+    /// See [`kernels::wsum_cols`].
+    fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize);
 }
 
 impl Real for f32 {
@@ -222,6 +241,23 @@ impl Real for f32 {
     fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize) {
         let (s, e, kept) = kernels::exp_shifted(g, m as f32, floor as f32, entropy);
         (s as f64, e as f64, kept)
+    }
+    fn columns(cf: &ClosedForm) -> Option<&[Self]> {
+        cf.cols.as_deref()
+    }
+    fn logits_cols(
+        g: &mut [Self],
+        x: &[Self],
+        cols: &[Self],
+        stride: usize,
+        norms: &[Self],
+        a: f64,
+        q: f64,
+    ) -> f64 {
+        kernels::logits_cols(g, x, cols, stride, norms, a as f32, q as f32) as f64
+    }
+    fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize) {
+        kernels::wsum_cols(acc, w, cols, stride)
     }
 }
 
@@ -264,6 +300,32 @@ impl Real for f64 {
         }
         (s, e, kept)
     }
+    fn columns(cf: &ClosedForm) -> Option<&[Self]> {
+        let cols = cf.cols.as_ref()?;
+        Some(cf.cols64.get_or_init(|| cols.iter().map(|&v| v as f64).collect()))
+    }
+    fn logits_cols(
+        g: &mut [Self],
+        x: &[Self],
+        cols: &[Self],
+        stride: usize,
+        norms: &[Self],
+        a: f64,
+        q: f64,
+    ) -> f64 {
+        let mut m = f64::NEG_INFINITY;
+        for (j, (v, n)) in g.iter_mut().zip(norms).enumerate() {
+            let dot: f64 = x.iter().enumerate().map(|(k, xk)| xk * cols[k * stride + j]).sum();
+            *v = a * dot - q * n;
+            m = m.max(*v);
+        }
+        m
+    }
+    fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += w.iter().zip(&cols[k * stride..]).map(|(wj, c)| wj * c).sum::<f64>();
+        }
+    }
 }
 
 /// Per-query coefficients: `c = 1 / (2 (1 - t)^2)`, logits `a <x, x_i> - q ||x_i||^2`.
@@ -288,6 +350,11 @@ const FLUSHED_MASS: f64 = 15.0;
 /// From this dimension on, the matrix products run over all queries of a block on all threads
 /// rather than in per-thread tiles.
 const WIDE: usize = 256;
+
+/// Up to this dimension the logits and the weighted sum are computed from the references stored by
+/// column, without matrix products: with so few coordinates a product's packing and edge handling
+/// cost more than its arithmetic.
+const COLUMNS_UP_TO: usize = 8;
 
 /// The weighted sum of a tile is accumulated term by term, instead of by a matrix product, when
 /// fewer than one weight in this many is non-zero.
@@ -327,7 +394,19 @@ impl ClosedForm {
         let norms64 = refs.row_sq_norms();
         let norms = norms64.iter().map(|&v| v as f32).collect();
         let max_norm = norms64.iter().copied().fold(0.0, f64::max).sqrt();
-        Ok(Self { refs, norms, norms64, max_norm, refs64: OnceLock::new(), opts })
+        let d = refs.cols();
+        let cols = (d <= COLUMNS_UP_TO)
+            .then(|| (0..d).flat_map(|k| refs.iter_rows().map(move |r| r[k])).collect::<Vec<f32>>());
+        Ok(Self {
+            refs,
+            norms,
+            norms64,
+            max_norm,
+            refs64: OnceLock::new(),
+            cols,
+            cols64: OnceLock::new(),
+            opts,
+        })
     }
 
     /// The reference points.
@@ -493,8 +572,10 @@ impl ClosedForm {
     ///
     /// For `d < 256`, queries are split into tiles of [`Options::tile`] rows, processed in
     /// parallel; each tile streams the references through a `tile x chunk` buffer that stays in
-    /// cache, with single-threaded matrix products. For larger `d`, one tile holds every query
-    /// and the products are parallel. A query's result never depends on the thread count.
+    /// cache, with single-threaded matrix products (for `d <= 8`, no products: the logits and the
+    /// weighted sum come from the references stored by column). For larger `d`, one tile holds
+    /// every query and the products are parallel. A query's result never depends on the thread
+    /// count.
     fn pass<T: Real>(
         &self,
         x: &[T],
@@ -510,6 +591,7 @@ impl ClosedForm {
         // Large d: the products dominate and are most efficient over all queries at once, on all
         // threads. Either way a query's result does not depend on the number of threads.
         let (tile, parallel) = if d >= WIDE { (bsz.max(1), true) } else { (self.opts.tile, false) };
+        let cols = T::columns(self);
         let mut acc = vec![T::default(); bsz * d];
         acc.par_chunks_mut(tile * d)
             .zip(states.par_chunks_mut(tile))
@@ -523,13 +605,24 @@ impl ClosedForm {
                     let c = chunk.min(n - start);
                     let gbuf = &mut g[..rows * c];
                     let block = &refs[start * d..(start + c) * d];
-                    gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
+                    if cols.is_none() {
+                        gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
+                    }
                     let nchunk = &norms[start..start + c];
                     let mut total = 0;
-                    for (((grow, arow), st), coef) in
-                        gbuf.chunks_mut(c).zip(acc.chunks_mut(d)).zip(states.iter_mut()).zip(coefs)
+                    for ((((grow, arow), st), coef), xrow) in gbuf
+                        .chunks_mut(c)
+                        .zip(acc.chunks_mut(d))
+                        .zip(states.iter_mut())
+                        .zip(coefs)
+                        .zip(x.chunks(d))
                     {
-                        let mc = T::logits(grow, nchunk, coef.a, coef.q);
+                        let mc = match cols {
+                            Some(cols) => {
+                                T::logits_cols(grow, xrow, &cols[start..], n, nchunk, coef.a, coef.q)
+                            }
+                            None => T::logits(grow, nchunk, coef.a, coef.q),
+                        };
                         if st.m == f64::NEG_INFINITY {
                             st.m = mc;
                         } else if mc > st.m {
@@ -543,16 +636,27 @@ impl ClosedForm {
                         let (s, e, kept) = T::exp_shifted(grow, st.m, st.flush, entropy);
                         st.s += s;
                         st.e += e;
+                        // By column, each query's weighted sum follows its weights while they are
+                        // in cache.
+                        if let Some(cols) = cols {
+                            if kept * SPARSE_BELOW < c {
+                                T::sparse_accumulate(arow, grow, block);
+                            } else {
+                                T::wsum_cols(arow, grow, &cols[start..], n);
+                            }
+                        }
                         total += kept;
                     }
                     // Most weights are flushed to zero once the softmax concentrates: then adding
                     // the few non-zero terms costs less than the dense product.
-                    if total * SPARSE_BELOW < rows * c {
-                        for (grow, arow) in gbuf.chunks(c).zip(acc.chunks_mut(d)) {
-                            T::sparse_accumulate(arow, grow, block);
+                    if cols.is_none() {
+                        if total * SPARSE_BELOW < rows * c {
+                            for (grow, arow) in gbuf.chunks(c).zip(acc.chunks_mut(d)) {
+                                T::sparse_accumulate(arow, grow, block);
+                            }
+                        } else {
+                            gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
                         }
-                    } else {
-                        gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
                     }
                 }
             });

@@ -193,7 +193,74 @@ fn sparse_body<const FMA: bool>(acc: &mut [f32], w: &[f32], xs: &[f32]) {
     }
 }
 
+/// `g[j] <- a * sum_k x[k] cols[k * stride + j] - q * norms[j]`: logits straight from references
+/// stored by column; returns the largest value.
+#[inline(always)]
+fn logits_cols_body<const FMA: bool>(
+    g: &mut [f32],
+    x: &[f32],
+    cols: &[f32],
+    stride: usize,
+    norms: &[f32],
+    a: f32,
+    q: f32,
+) -> f32 {
+    let mut mx = [f32::NEG_INFINITY; LANES];
+    let mut gc = g.chunks_exact_mut(LANES);
+    let mut nc = norms.chunks_exact(LANES);
+    for (b, (gs, ns)) in (&mut gc).zip(&mut nc).enumerate() {
+        let mut acc = [0f32; LANES];
+        for (k, &xk) in x.iter().enumerate() {
+            let off = k * stride + b * LANES;
+            let col: &[f32; LANES] = cols[off..off + LANES].try_into().expect("16 values");
+            for l in 0..LANES {
+                acc[l] = fma::<FMA>(xk, col[l], acc[l]);
+            }
+        }
+        for l in 0..LANES {
+            let v = fma::<FMA>(a, acc[l], -q * ns[l]);
+            gs[l] = v;
+            mx[l] = if v > mx[l] { v } else { mx[l] };
+        }
+    }
+    let mut m = mx.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let base = g.len() / LANES * LANES;
+    for j in base..g.len() {
+        let mut acc = 0f32;
+        for (k, &xk) in x.iter().enumerate() {
+            acc = fma::<FMA>(xk, cols[k * stride + j], acc);
+        }
+        g[j] = fma::<FMA>(a, acc, -q * norms[j]);
+        m = m.max(g[j]);
+    }
+    m
+}
+
+/// `acc[k] <- acc[k] + sum_j w[j] cols[k * stride + j]`: the weighted sum of references stored by
+/// column.
+#[inline(always)]
+fn wsum_cols_body<const FMA: bool>(acc: &mut [f32], w: &[f32], cols: &[f32], stride: usize) {
+    for (k, out) in acc.iter_mut().enumerate() {
+        let col = &cols[k * stride..k * stride + w.len()];
+        let mut s = [0f32; LANES];
+        let mut wc = w.chunks_exact(LANES);
+        let mut cc = col.chunks_exact(LANES);
+        for (ws, cs) in (&mut wc).zip(&mut cc) {
+            for l in 0..LANES {
+                s[l] = fma::<FMA>(ws[l], cs[l], s[l]);
+            }
+        }
+        let mut t: f32 = s.iter().sum();
+        for (&wj, &cj) in wc.remainder().iter().zip(cc.remainder()) {
+            t = fma::<FMA>(wj, cj, t);
+        }
+        *out += t;
+    }
+}
+
 dispatch!(logits_body, logits_avx512, logits_avx2, (g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32);
+dispatch!(logits_cols_body, logits_cols_avx512, logits_cols_avx2, (g: &mut [f32], x: &[f32], cols: &[f32], stride: usize, norms: &[f32], a: f32, q: f32) -> f32);
+dispatch!(wsum_cols_body, wsum_cols_avx512, wsum_cols_avx2, (acc: &mut [f32], w: &[f32], cols: &[f32], stride: usize) -> ());
 dispatch!(sparse_body, sparse_avx512, sparse_avx2, (acc: &mut [f32], w: &[f32], xs: &[f32]) -> ());
 dispatch!(above_body, above_avx512, above_avx2, (row: &[f32], threshold: f32, out: &mut Vec<u32>) -> ());
 dispatch!(dist_body, dist_avx512, dist_avx2, (x: &[f32], r: &[f32], t: f32) -> f32);
@@ -230,6 +297,48 @@ pub fn sparse_accumulate(acc: &mut [f32], w: &[f32], xs: &[f32]) {
         }
     }
     sparse_body::<false>(acc, w, xs)
+}
+
+/// The logits of one query `x` against `g.len()` references stored by column (`cols[k * stride +
+/// j]` is coordinate `k` of reference `j`): `g[j] <- a <x, x_j> - q norms[j]`, without a matrix
+/// product, for small dimensions where a product's packing costs more than the arithmetic.
+/// Returns the largest value.
+pub fn logits_cols(
+    g: &mut [f32],
+    x: &[f32],
+    cols: &[f32],
+    stride: usize,
+    norms: &[f32],
+    a: f32,
+    q: f32,
+) -> f32 {
+    assert!(norms.len() == g.len() && (x.is_empty() || cols.len() >= (x.len() - 1) * stride + g.len()));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return logits_cols_avx512(g, x, cols, stride, norms, a, q),
+            1 => return logits_cols_avx2(g, x, cols, stride, norms, a, q),
+            _ => {}
+        }
+    }
+    logits_cols_body::<false>(g, x, cols, stride, norms, a, q)
+}
+
+/// `acc[k] <- acc[k] + sum_j w[j] cols[k * stride + j]`: the weighted sum of references stored by
+/// column, as [`logits_cols`].
+pub fn wsum_cols(acc: &mut [f32], w: &[f32], cols: &[f32], stride: usize) {
+    assert!(acc.is_empty() || cols.len() >= (acc.len() - 1) * stride + w.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return wsum_cols_avx512(acc, w, cols, stride),
+            1 => return wsum_cols_avx2(acc, w, cols, stride),
+            _ => {}
+        }
+    }
+    wsum_cols_body::<false>(acc, w, cols, stride)
 }
 
 /// Appends to `out` the indices `j` with `row[j] > threshold` (in increasing order).
@@ -344,5 +453,26 @@ mod tests {
             assert!((a - b).abs() < 1e-4);
         }
         assert_eq!(m, want.iter().copied().fold(f32::MIN, f32::max));
+    }
+    #[test]
+    fn column_logits_and_weighted_sums() {
+        let (n, d, stride) = (37, 3, 41);
+        let cols: Vec<f32> = (0..d * stride).map(|i| (i as f32 * 0.37).sin()).collect();
+        let x = [0.5f32, -1.0, 2.0];
+        let norms: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
+        let mut g = vec![0f32; n];
+        let m = logits_cols(&mut g, &x, &cols, stride, &norms, 2.0, 0.5);
+        for j in 0..n {
+            let dot: f32 = (0..d).map(|k| x[k] * cols[k * stride + j]).sum();
+            assert!((g[j] - (2.0 * dot - 0.5 * norms[j])).abs() < 1e-5);
+        }
+        assert_eq!(m, g.iter().copied().fold(f32::MIN, f32::max));
+        let w: Vec<f32> = (0..n).map(|j| (j as f32 * 0.2).cos()).collect();
+        let mut acc = vec![1.0f32; d];
+        wsum_cols(&mut acc, &w, &cols, stride);
+        for k in 0..d {
+            let want = 1.0 + (0..n).map(|j| w[j] * cols[k * stride + j]).sum::<f32>();
+            assert!((acc[k] - want).abs() < 1e-4);
+        }
     }
 }

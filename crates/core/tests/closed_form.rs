@@ -249,3 +249,27 @@ fn results_do_not_depend_on_the_thread_count() {
     assert_eq!(one.velocity, three.velocity);
     assert_eq!(one.weights, three.weights);
 }
+
+/// As above, for the paths that test does not reach: references by column (d <= 8) and products
+/// over all queries on all threads (d >= 256), at several times so that both the dense and the
+/// sparse weighted sums run.
+#[test]
+fn every_path_is_independent_of_the_thread_count() {
+    for (d, n) in [(2, 3_000), (784, 2_000)] {
+        let mut s = Stream::new(13);
+        let train = data(n, d, &mut s);
+        let x = queries(&train, 70, 0.5, Kind::Noise, &mut s);
+        let ts: Vec<f64> = (0..70).map(|i| (i % 10) as f64 / 10.0).collect();
+        let cf = ClosedForm::new(train).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| cf.evaluate(&x, &ts, true).unwrap())
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            let other = run(threads);
+            assert_eq!(one.velocity, other.velocity, "d = {d}, {threads} threads");
+            assert_eq!(one.weights, other.weights, "d = {d}, {threads} threads");
+        }
+    }
+}
