@@ -100,8 +100,7 @@ impl Stream {
         use rayon::prelude::*;
         let mut out = vec![0f32; n];
         out.par_chunks_mut(FAST_CHUNK).enumerate().for_each(|(c, chunk)| {
-            let mut s = self.derive_index(c as u64);
-            chunk.iter_mut().for_each(|v| *v = crate::ziggurat::normal(&mut s) as f32);
+            crate::ziggurat::fill(&mut self.derive_index(c as u64), chunk);
         });
         out
     }

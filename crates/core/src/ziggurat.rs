@@ -60,8 +60,20 @@ fn open_uniform(s: &mut Stream) -> f64 {
 }
 
 /// One standard normal variate from `s`.
+#[cfg(test)]
 pub(crate) fn normal(s: &mut Stream) -> f64 {
+    normal_with(tables(), s)
+}
+
+/// `out.len()` standard normal variates from `s`, as `f32`.
+pub(crate) fn fill(s: &mut Stream, out: &mut [f32]) {
     let t = tables();
+    out.iter_mut().for_each(|v| *v = normal_with(t, s) as f32);
+}
+
+/// One standard normal variate from `s`, with the tables at hand.
+#[inline]
+fn normal_with(t: &Tables, s: &mut Stream) -> f64 {
     loop {
         let bits = s.next_u64();
         let i = (bits & 0xff) as usize;

@@ -191,8 +191,14 @@ impl FlatAdam {
         self.step
     }
 
-    /// One step of `params` from `grads` (same length).
-    pub fn step(&mut self, params: &mut [f32], grads: &[f32]) -> StepStats {
+    /// One step of `params` from `grads` (same length), then, when given, the EMA's update
+    /// with the new parameters in the same pass over memory ([`crate::ema::FlatEma::update`]).
+    pub fn step(
+        &mut self,
+        params: &mut [f32],
+        grads: &[f32],
+        ema: Option<&mut crate::ema::FlatEma>,
+    ) -> StepStats {
         use rayon::prelude::*;
         assert!(params.len() == self.m.len() && grads.len() == params.len(), "one gradient per parameter");
         let c = &self.config;
@@ -209,17 +215,27 @@ impl FlatAdam {
         let step_size = (lr / (1.0 - c.beta1.powi(k))) as f32;
         let inv_sqrt_bc2 = (1.0 / (1.0 - c.beta2.powi(k)).sqrt()) as f32;
         let (b1, b2, eps) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32);
+        let mut acc = ema.and_then(|e| e.prepare(self.step, params.len()));
+        let decay = acc.as_ref().map_or(0.0, |a| a.1);
+        let acc_chunks: Vec<Option<&mut [f32]>> = match acc.as_mut() {
+            Some((a, _)) => a.chunks_mut(CHUNK).map(Some).collect(),
+            None => (0..params.len().div_ceil(CHUNK)).map(|_| None).collect(),
+        };
         params
             .par_chunks_mut(CHUNK)
             .zip(self.m.par_chunks_mut(CHUNK))
             .zip(self.v.par_chunks_mut(CHUNK))
             .zip(grads.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| {
-                for i in 0..p.len() {
-                    let g = g[i] * clip;
-                    m[i] = b1 * m[i] + (1.0 - b1) * g;
-                    v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-                    p[i] -= step_size * m[i] / (v[i].sqrt() * inv_sqrt_bc2 + eps);
+            .zip(acc_chunks)
+            .for_each(|((((p, m), v), g), a)| {
+                for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                    let g = g * clip;
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *p -= step_size * *m / (v.sqrt() * inv_sqrt_bc2 + eps);
+                }
+                if let Some(a) = a {
+                    a.iter_mut().zip(p.iter()).for_each(|(a, &p)| *a = decay * *a + (1.0 - decay) * p);
                 }
             });
         StepStats { lr, grad_norm }
@@ -294,7 +310,7 @@ mod tests {
             let loss = w.as_tensor().powf(3.0).unwrap().sum_all().unwrap().affine(1.0 / 3.0, 0.0).unwrap();
             let a = tensor.step(&loss.backward().unwrap()).unwrap();
             let g: Vec<f32> = p.iter().map(|x| x * x).collect();
-            let b = flat.step(&mut p, &g);
+            let b = flat.step(&mut p, &g, None);
             assert!((a.grad_norm - b.grad_norm).abs() < 1e-4 * a.grad_norm && a.lr == b.lr, "step {k}");
             let want = w.as_tensor().to_vec1::<f32>().unwrap();
             let err = p.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);

@@ -141,16 +141,24 @@ impl FlatEma {
 
     /// Folds in the weights `params` after optimiser step `k`.
     pub fn update(&mut self, k: u64, params: &[f32]) {
+        if let Some((acc, b)) = self.prepare(k, params.len()) {
+            acc.iter_mut().zip(params).for_each(|(a, &p)| *a = b * *a + (1.0 - b) * p);
+        }
+    }
+
+    /// For the update after step `k` of `len` parameters: the running sum to fold them into,
+    /// `a <- b a + (1 - b) p`, and the decay `b` (at the start step the sum is reset to zeros,
+    /// which gives `a_s = (1 - b) p_s`), or `None` before the start.
+    pub(crate) fn prepare(&mut self, k: u64, len: usize) -> Option<(&mut [f32], f32)> {
         if k < self.config.start {
-            return;
+            return None;
         }
         let b = self.config.decay as f32;
-        match self.acc.as_mut() {
-            Some(acc) if k > self.config.start => {
-                acc.iter_mut().zip(params).for_each(|(a, &p)| *a = b * *a + (1.0 - b) * p);
-            }
-            _ => self.acc = Some(params.iter().map(|&p| (1.0 - b) * p).collect()),
+        if k == self.config.start || self.acc.is_none() {
+            // a_s = (1 - b) p_s: fold into zeros with decay b.
+            self.acc = Some(vec![0.0; len]);
         }
+        Some((self.acc.as_deref_mut().expect("set above"), b))
     }
 
     /// The bias-corrected average after step `k` (the weights themselves before the start).

@@ -103,8 +103,7 @@ impl MlpEngine {
         self.dy.resize(y.len(), 0.0);
         let loss = loss_and_grad(config, y, batch, &mut self.dy);
         self.net.backward(&self.dy, &mut self.ws, &mut self.grads);
-        let stats = self.adam.step(self.net.params_mut(), &self.grads);
-        self.ema.update(self.adam.steps(), self.net.params());
+        let stats = self.adam.step(self.net.params_mut(), &self.grads, Some(&mut self.ema));
         (loss, stats)
     }
 
