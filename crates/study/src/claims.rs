@@ -9,6 +9,7 @@
 //! its negation (differences inside the seed spread, a fit below its stated R^2). A FAIL is a
 //! finding, reported with the measured value: never tuned away or hidden.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -31,8 +32,33 @@ pub struct Claim {
     /// The datasets (values of the table's `dataset` column) the claim may be decided on, in
     /// order of preference; empty when the check reads the whole table.
     pub on: &'static [&'static str],
-    /// Measures the claim on the figure's table, on the chosen dataset (`""` when `on` is empty).
-    pub check: fn(&DataFrame, &str) -> Result<Measured>,
+    /// Other figures whose tables the check reads (the collapse times of the same data, say).
+    pub reads: &'static [&'static str],
+    /// Measures the claim on the figure's table (and those it reads), on the chosen dataset
+    /// (`""` when `on` is empty).
+    pub check: fn(&Evidence, &str) -> Result<Measured>,
+}
+
+/// What a claim check reads: its figure's table and the tables of the figures it names.
+pub struct Evidence {
+    /// The deciding figure's table.
+    pub table: DataFrame,
+    /// The tables of [`Claim::reads`], by figure id.
+    pub others: BTreeMap<&'static str, DataFrame>,
+}
+
+impl Evidence {
+    /// Just a table.
+    pub fn of(table: DataFrame) -> Self {
+        Self { table, others: BTreeMap::new() }
+    }
+
+    /// The table of figure `id`, which the claim must list in [`Claim::reads`].
+    pub fn other(&self, id: &str) -> Result<&DataFrame> {
+        self.others.get(id).ok_or_else(|| {
+            crate::Error::invalid(format!("the claim reads the {id} table, which it does not declare"))
+        })
+    }
 }
 
 /// What a decided claim concluded.
@@ -157,7 +183,22 @@ pub fn decide(claim: Claim, data_dir: &Path, manifest: &Manifest) -> Outcome {
             }
         }
     };
-    match (claim.check)(&df, &dataset) {
+    let mut evidence = Evidence::of(df);
+    for id in claim.reads {
+        let path = data_dir.join(format!("{id}.csv"));
+        if !path.exists() {
+            let why =
+                format!("it reads {}, which is not there (run `cfm reproduce --only {id}`)", path.display());
+            return outcome(claim, Verdict::NotRun(why), None, None);
+        }
+        match read_csv(&path) {
+            Ok(t) => {
+                evidence.others.insert(id, t);
+            }
+            Err(e) => return outcome(claim, Verdict::Error(e.to_string()), None, None),
+        }
+    }
+    match (claim.check)(&evidence, &dataset) {
         Ok(m) => {
             let verdict = match m.decision {
                 Decision::Pass => Verdict::Pass,

@@ -118,7 +118,7 @@ fn efm_cost_smoke_schema_and_grid() {
 fn paper_cells_are_listed_and_table1_cells_are_fig4_cells() {
     let dir = tempfile::tempdir().unwrap();
     let (f4, t1) = (figures::get("fig4").unwrap(), figures::get("table1").unwrap());
-    for (profile, fig4_cells, table1_cells) in [(Profile::Quick, 15, 12), (Profile::Paper, 13, 8)] {
+    for (profile, fig4_cells, table1_cells) in [(Profile::Quick, 20, 16), (Profile::Paper, 13, 8)] {
         let ctx = Context::new(profile, dir.path());
         let hashes: Vec<String> = cells(f4, &ctx).unwrap().iter().map(|c| cell_hash(f4, &ctx, c)).collect();
         let cs = cells(t1, &ctx).unwrap();
@@ -178,8 +178,9 @@ fn c8_fails_on_planted_false_tables() {
     assert_eq!(verdicts("fig4", &reversed), vec![Verdict::Fail]);
 }
 
-/// A fig2 table for `digits` at one width: per n, an error curve `error(n, t)`, the copies and
-/// mean d1 of its samples, and the train-to-train distance 1.
+/// A fig2 table for `digits` at one width, velocity output: per n, an error curve
+/// `error(n, t)` at the last step, the copies and mean d1 of its samples at two checkpoints
+/// (half of them at the first), and the train-to-train distance 1.
 fn fig2_table(
     error: impl Fn(f64, f64) -> f64,
     copies: impl Fn(f64) -> f64,
@@ -188,20 +189,23 @@ fn fig2_table(
     use cfm_study::figures::fig2::*;
     let mut t = TableBuilder::new(&COLUMNS);
     for n in [10usize, 100, 1000] {
+        let x = n as f64;
+        for (step, k) in [(500u64, 0.5), (1000, 1.0)] {
+            t.push(row!["digits", "velocity", n, 256usize, step, 0.0, FRACTION_MEMORIZED, k * copies(x)]);
+            t.push(row!["digits", "velocity", n, 256usize, step, 0.0, MEAN_D1, d1(x) / k]);
+        }
         for k in 1..10 {
             let tt = k as f64 / 10.0;
-            t.push(row!["digits", n, 256usize, tt, ERROR, error(n as f64, tt)]);
+            t.push(row!["digits", "velocity", n, 256usize, 1000u64, tt, ERROR, error(x, tt)]);
         }
         for (stat, v) in [
-            (MEAN_D1, d1(n as f64)),
-            (FRACTION_MEMORIZED, copies(n as f64)),
             (TRAIN_TO_TRAIN_SUBSET, 1.0),
             (TRAIN_TO_TRAIN_FULL, 1.0),
             (FD_FEATURE_TEST, 1.0),
             (FD_PIXEL_TEST, 1.0),
             (CLASSIFIER_ACCURACY, 0.9),
         ] {
-            t.push(row!["digits", n, 256usize, 0.0, stat, v]);
+            t.push(row!["digits", "velocity", n, 256usize, 1000u64, 0.0, stat, v]);
         }
     }
     t.finish().unwrap()

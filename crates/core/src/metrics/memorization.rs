@@ -120,6 +120,29 @@ pub fn train_to_train_distance(train: &Matrix) -> Result<f64> {
     Ok(mean(&knn(train, train, 1, true)?.dist))
 }
 
+/// [`train_to_train_distance`] estimated from at most `queries` training points (all of them
+/// when there are fewer), drawn without replacement from `s`: the mean over those points of the
+/// exact distance to their nearest other training point. Unbiased for the full mean; its cost
+/// is `queries x n` distances instead of `n^2` (at n = 60000, d = 784: 2000 queries take 3% of
+/// the exact computation).
+pub fn train_to_train_sampled(train: &Matrix, queries: usize, s: &mut crate::Stream) -> Result<f64> {
+    if train.rows() <= queries.max(2) {
+        return train_to_train_distance(train);
+    }
+    let mut idx = s.choose(train.rows(), queries);
+    idx.sort_unstable();
+    let nb = knn(&train.select_rows(&idx), train, 2, false)?;
+    let d: Vec<f64> = idx
+        .iter()
+        .enumerate()
+        .map(|(q, &own)| {
+            let (dist, index) = (nb.dist_row(q), nb.index_row(q));
+            if index[0] == own { dist[1] } else { dist[0] }
+        })
+        .collect();
+    Ok(mean(&d))
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
@@ -133,6 +156,19 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sampled_train_to_train_distance_is_the_exact_one_over_its_points() {
+        let train = Matrix::from_vec(300, 3, crate::Stream::new(4).normal_vec(900)).unwrap();
+        let exact = train_to_train_distance(&train).unwrap();
+        assert_eq!(train_to_train_sampled(&train, 500, &mut crate::Stream::new(1)).unwrap(), exact);
+        let sampled = train_to_train_sampled(&train, 100, &mut crate::Stream::new(1)).unwrap();
+        assert!((sampled - exact).abs() < 0.1 * exact, "{sampled} vs {exact}");
+        // Each sampled point's own distance equals its exact nearest-other distance.
+        let all = knn(&train, &train, 1, true).unwrap();
+        let one = train_to_train_sampled(&train.slice_rows(0, 300), 1, &mut crate::Stream::new(2)).unwrap();
+        assert!(all.dist.iter().any(|&d| (d - one).abs() < 1e-12));
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

@@ -22,5 +22,5 @@ pub use frechet::{GaussianStats, frechet, frechet_distance};
 pub use knn::{KnnOptions, Neighbours, knn, knn_with};
 pub use memorization::{
     COPY_THRESHOLD, Memorization, MemorizationSummary, SampleDistances, mean_nearest_distance, memorization,
-    train_to_train_distance,
+    train_to_train_distance, train_to_train_sampled,
 };

@@ -15,7 +15,7 @@
 //! network's velocity ([`crate::models::Output`]) and `w_b = (1 - t_b)^2` when the loss is
 //! rescaled, 1 otherwise.
 
-use cfm_core::efm::{draw_refs, target as efm_target};
+use cfm_core::efm::{RefMode, draw_refs, target as efm_target, target_shared};
 use cfm_core::targets::{conditional_target, interpolate};
 use cfm_core::{Matrix, Stream};
 
@@ -107,7 +107,11 @@ pub fn regression_target(
         Target::Cfm | Target::OtCfm => conditional_target(x0, x1),
         Target::Efm { m, refs: mode } => {
             let sets = draw_refs(data.rows(), x1_idx, m, mode, refs)?;
-            efm_target(data, &sets, x0, x1, t)
+            match mode {
+                // Every sample's set is the same minibatch-plus-extras: one closed form over it.
+                RefMode::Official => target_shared(data, &sets.0[0], x0, x1, t)?,
+                RefMode::Paper => efm_target(data, &sets, x0, x1, t),
+            }
         }
     })
 }

@@ -1,7 +1,28 @@
 //! Collapse time (beyond the paper): the first time `t*` at which the closed form has collapsed
 //! onto the generating point, for Gaussian mixtures over a grid of dimension `d` and size `n`,
 //! against `log(n) / d` (the scaling of the collapse time of Biroli et al. for Gaussian
-//! mixtures, which the paper mentions but does not test).
+//! mixtures, which the paper mentions but does not test), and for the image datasets at their
+//! resolutions and several `n`: the clock on which the claims about trained networks (C5, C7)
+//! are stated.
+//!
+//! **Predicted collapse time.** With `x_t = (1 - t) x0 + t x1`, the logit gap between the
+//! generating point `x1` and a competitor `x_j` in the softmax of Proposition 1 is
+//!
+//! ```text
+//! -(||x_t - t x1||^2 - ||x_t - t x_j||^2) / (2 (1 - t)^2)
+//!   = t <x0, x1 - x_j> / (1 - t) + t^2 ||x1 - x_j||^2 / (2 (1 - t)^2).
+//! ```
+//!
+//! The first term is noise of mean zero; the second, for the nearest competitor at distance
+//! `Delta`, is `(t / (1 - t))^2 Delta^2 / 2`. The generating point outweighs all `n - 1` others
+//! once that gap exceeds `ln n`, that is once `t / (1 - t) > s = sqrt(2 ln n) / Delta`:
+//!
+//! ```text
+//! t*_pred = s / (1 + s),    s = sqrt(2 ln n) / Delta,
+//! ```
+//!
+//! with `Delta` the mean distance from a training point to its nearest other one (estimated on
+//! up to 2000 points, [`cfm_core::metrics::train_to_train_sampled`]). Every cell reports both.
 //!
 //! Two definitions, each the grid time (linearly interpolated) from which on
 //! - the mean over pairs of `cos(u*(x_t, t), x1 - x0)` stays at or above 0.9 (`t_star_cosine`);
@@ -20,17 +41,28 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
+use cfm_core::datasets::ImageData;
+use cfm_core::metrics::train_to_train_sampled;
+
 use super::fig1a::cosines;
 use crate::data::{DataSpec, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{grid, least_squares, mean, num, settles_above};
-use crate::table::{TableBuilder, f64s, filter_eq, stat_value};
+use crate::table::{TableBuilder, distinct, f64s, filter_eq, stat_value};
 use crate::{Context, Profile, Result, row};
 
 /// The level both statistics must reach.
 pub const LEVEL: f64 = 0.9;
 /// Columns of the table.
-pub const COLUMNS: [&str; 5] = ["d", "n", "log_n_over_d", "statistic", "value"];
+pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "log_n_over_d", "statistic", "value"];
+/// The mean nearest-other distance `Delta` of the training points.
+pub const DELTA: &str = "delta";
+/// The predicted collapse time `s / (1 + s)`.
+pub const T_STAR_PREDICTED: &str = "t_star_predicted";
+/// The `dataset` of the fit rows (fits over the Gaussian mixtures).
+pub const GMM: &str = "gmm";
+/// Training points whose nearest-other distance estimates `Delta`.
+const DELTA_QUERIES: usize = 2000;
 /// Collapse time by the mean cosine.
 pub const T_STAR_COSINE: &str = "t_star_cosine";
 /// Collapse time by the median largest weight.
@@ -48,6 +80,8 @@ struct CellConfig {
 struct CollapsePlan {
     dims: Vec<usize>,
     sizes: Vec<usize>,
+    /// Image datasets: `(data, sides, sizes)`.
+    images: Vec<(ImageData, Vec<usize>, Vec<usize>)>,
     pairs: usize,
     step: f64,
 }
@@ -58,33 +92,89 @@ fn plan(profile: Profile) -> CollapsePlan {
         Profile::Quick => (vec![2, 8, 32, 128, 512, 2048], vec![100, 1_000, 10_000]),
         Profile::Paper => (vec![2, 8, 32, 128, 512, 2048, 3072], vec![100, 1_000, 10_000]),
     };
+    let digits = (ImageData::Digits, vec![8], vec![100, 1000, 1797]);
+    let mnist_like = |d| (d, vec![7, 14, 28], vec![1000, 10_000, 60_000]);
+    let images = match profile {
+        Profile::Smoke => vec![(ImageData::Digits, vec![8], vec![100, 1797])],
+        Profile::Quick => vec![mnist_like(ImageData::FashionMnist), digits],
+        Profile::Paper => vec![
+            (ImageData::Cifar10, vec![8, 16, 32], vec![1000, 10_000, 50_000]),
+            mnist_like(ImageData::Mnist),
+            mnist_like(ImageData::FashionMnist),
+            digits,
+        ],
+    };
     let (pairs, step) = if profile == Profile::Smoke { (64, 0.02) } else { (256, 0.01) };
-    CollapsePlan { dims, sizes, pairs, step }
+    CollapsePlan { dims, sizes, images, pairs, step }
 }
 
 impl Plan for CollapsePlan {
     fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
         let times = grid(self.step, 0.99);
         let mut cells = Vec::new();
+        let mut push = |label: String, data: DataSpec| {
+            let (n, d) = super::fig1a::size_of(&data);
+            // The scan stops at collapse: about half the grid on average.
+            let cost = super::fig1c::closed_form_cost(n, d, self.pairs, times.len() / 2)
+                + super::fig1c::closed_form_cost(n, d, DELTA_QUERIES.min(n), 1);
+            let reads = data.reads();
+            let cfg = CellConfig { data, pairs: self.pairs, times: times.clone() };
+            cells.push(CellSpec::new(label, &cfg, cost, 4).reading(reads));
+        };
         for &d in &self.dims {
             for &n in &self.sizes {
-                let data = DataSpec::Gmm { d, k: 10, std: 0.5, n };
-                let cost = 0.05 + (d * n) as f64 * 5e-7;
-                let cfg = CellConfig { data, pairs: self.pairs, times: times.clone() };
-                cells.push(CellSpec::new(format!("d={d} n={n}"), &cfg, cost, 2));
+                push(format!("d={d} n={n}"), DataSpec::Gmm { d, k: 10, std: 0.5, n });
+            }
+        }
+        for (data, sides, sizes) in &self.images {
+            for &side in sides {
+                for &n in sizes {
+                    let spec = DataSpec::Images { data: *data, n: Some(n), size: Some(side) };
+                    push(format!("{} n={n}", spec.name()), spec);
+                }
             }
         }
         Ok(cells)
     }
     fn caption(&self) -> String {
+        let images: Vec<String> = self
+            .images
+            .iter()
+            .map(|(d, sides, sizes)| format!("{} at {sides:?} pixels a side, n in {sizes:?}", d.name()))
+            .collect();
         format!(
             "Time t from which the mean cosine cos(u*(x_t, t), x1 - x0) over {} pairs, and the median \
              largest softmax weight, stay >= 0.9 (grid step {}; 1 = not reached by 0.99), for mixtures of \
-             10 Gaussians (means N(0, I), std 0.5) with d in {:?} and n in {:?}, against log(n)/d; \
-             lines: least-squares fits over the points that collapsed. Beyond the paper.",
-            self.pairs, self.step, self.dims, self.sizes
+             10 Gaussians (means N(0, I), std 0.5) with d in {:?} and n in {:?}, against log(n)/d (lines: \
+             least-squares fits over the mixtures that collapsed), and for {} (average-pooled); beside \
+             each, the predicted t* = s / (1 + s) with s = sqrt(2 ln n) / Delta, Delta the mean distance \
+             of a training point to its nearest other one. Beyond the paper.",
+            self.pairs,
+            self.step,
+            self.dims,
+            self.sizes,
+            images.join("; ")
         )
     }
+}
+
+/// The predicted collapse time `s / (1 + s)`, `s = sqrt(2 ln n) / delta` (module documentation).
+pub fn predicted(n: usize, delta: f64) -> f64 {
+    let s = (2.0 * (n as f64).ln()).sqrt() / delta;
+    s / (1.0 + s)
+}
+
+/// The measured collapse time (largest weight) of `dataset` at its largest `n` and its native
+/// resolution (the widest `d`), and the predicted one: the clock of claims C5 and C7.
+pub fn collapse_time(df: &DataFrame, dataset: &str) -> Result<(f64, f64)> {
+    let rows = filter_eq(df, "dataset", dataset)?;
+    let (d, n) = (f64s(&rows, "d")?, f64s(&rows, "n")?);
+    let top = d.iter().zip(&n).fold((0.0f64, 0.0f64), |b, (&d, &n)| if (d, n) > b { (d, n) } else { b });
+    if top.0 == 0.0 {
+        return Err(crate::Error::invalid(format!("collapse: no {dataset} rows")));
+    }
+    let at = crate::table::filter_near(&crate::table::filter_near(&rows, "d", top.0)?, "n", top.1)?;
+    Ok((stat_value(&at, T_STAR_WEIGHT)?, stat_value(&at, T_STAR_PREDICTED)?))
 }
 
 /// The figure.
@@ -110,8 +200,35 @@ impl Figure for Collapse {
         Box::new(plan(profile))
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
-        let mut k =
-            KeyTable::new("", &["t* from", "points fitted", "linear in x = log(n)/d", "linear in ln x"]);
+        let mut images = KeyTable::new(
+            "Measured and predicted collapse times",
+            &["data", "d", "n", "Delta", "t* (mean cosine)", "t* (largest weight)", "predicted s / (1 + s)"],
+        );
+        for name in distinct(df, "dataset")? {
+            let rows = filter_eq(&filter_eq(df, "dataset", &name)?, "statistic", DELTA)?;
+            for (d, n) in f64s(&rows, "d")?.into_iter().zip(f64s(&rows, "n")?) {
+                let r = crate::table::filter_near(
+                    &crate::table::filter_near(&filter_eq(df, "dataset", &name)?, "d", d)?,
+                    "n",
+                    n,
+                )?;
+                images.rows.push(vec![
+                    if name == GMM { format!("gmm-d{d}") } else { name.clone() },
+                    num(d, 4),
+                    num(n, 5),
+                    num(stat_value(&r, DELTA)?, 3),
+                    num(stat_value(&r, T_STAR_COSINE)?, 2),
+                    num(stat_value(&r, T_STAR_WEIGHT)?, 2),
+                    num(stat_value(&r, T_STAR_PREDICTED)?, 2),
+                ]);
+            }
+        }
+        let gmm = filter_eq(df, "dataset", GMM)?;
+        let df = &gmm;
+        let mut k = KeyTable::new(
+            "Gaussian mixtures: fits of t* against x = log(n)/d",
+            &["t* from", "points fitted", "linear in x = log(n)/d", "linear in ln x"],
+        );
         for stat in DEFINITIONS {
             let v = |key: &str| -> Result<String> { Ok(num(stat_value(df, &format!("{key}_{stat}"))?, 3)) };
             k.rows.push(vec![
@@ -126,7 +243,7 @@ impl Figure for Collapse {
                 ),
             ]);
         }
-        Ok(vec![k])
+        Ok(vec![images, k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
@@ -150,30 +267,56 @@ impl Figure for Collapse {
             }
         }
         let x = (n as f64).ln() / d as f64;
+        let delta = train_to_train_sampled(
+            cf.refs(),
+            DELTA_QUERIES,
+            &mut ctx.stream("collapse").derive(&label).derive("delta"),
+        )?;
+        let name = match cfg.data {
+            DataSpec::Gmm { .. } => GMM.to_string(),
+            _ => cfg.data.name(),
+        };
         let mut table = TableBuilder::new(&COLUMNS);
-        table.push(row![d, n, x, T_STAR_COSINE, settles_above(&ts, &cos_curve, LEVEL).unwrap_or(1.0)]);
-        table.push(row![d, n, x, T_STAR_WEIGHT, settles_above(&ts, &weight_curve, LEVEL).unwrap_or(1.0)]);
+        table.push(row![
+            name.clone(),
+            d,
+            n,
+            x,
+            T_STAR_COSINE,
+            settles_above(&ts, &cos_curve, LEVEL).unwrap_or(1.0)
+        ]);
+        table.push(row![
+            name.clone(),
+            d,
+            n,
+            x,
+            T_STAR_WEIGHT,
+            settles_above(&ts, &weight_curve, LEVEL).unwrap_or(1.0)
+        ]);
+        table.push(row![name.clone(), d, n, x, DELTA, delta]);
+        table.push(row![name, d, n, x, T_STAR_PREDICTED, predicted(n, delta)]);
         table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
         let mut out = TableBuilder::new(&COLUMNS);
+        let gmm = filter_eq(table, "dataset", GMM)?;
         for stat in DEFINITIONS {
-            let rows = filter_eq(table, "statistic", &format!("t_star_{stat}"))?;
+            let rows = filter_eq(&gmm, "statistic", &format!("t_star_{stat}"))?;
             let pts: Vec<(f64, f64)> = f64s(&rows, "log_n_over_d")?
                 .into_iter()
                 .zip(f64s(&rows, "value")?)
                 .filter(|&(_, t)| t < 1.0)
                 .collect();
             let (a, b, r2) = least_squares(&pts);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_intercept_{stat}"), a]);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_slope_{stat}"), b]);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_r2_{stat}"), r2]);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_points_{stat}"), pts.len() as f64]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_intercept_{stat}"), a]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_slope_{stat}"), b]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_r2_{stat}"), r2]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_points_{stat}"), pts.len() as f64]);
             let logs: Vec<(f64, f64)> = pts.iter().map(|&(x, t)| (x.ln(), t)).collect();
             let (a, b, r2) = least_squares(&logs);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_log_intercept_{stat}"), a]);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_log_slope_{stat}"), b]);
-            out.push(row![0usize, 0usize, 0.0, format!("fit_log_r2_{stat}"), r2]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_intercept_{stat}"), a]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_slope_{stat}"), b]);
+            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_r2_{stat}"), r2]);
         }
         Ok(Some(out.finish()?))
     }

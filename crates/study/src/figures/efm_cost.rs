@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use cfm_core::datasets::ImageData;
 
 use super::learned;
-use crate::claims::{Claim, Measured};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::LabelledImages;
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{least_squares, median, num};
@@ -205,6 +205,7 @@ impl Figure for EfmCost {
             paper: "App. D.1: b (4.3 ms + M 0.9 us) per batch on an L4 GPU (CIFAR-10 U-Net): about +2% per 100 \
                     references, EFM-128 < 3%, EFM-1000 ~17%",
             on: &[],
+            reads: &[],
             check: c10,
         }]
     }
@@ -378,7 +379,8 @@ fn overheads(df: &DataFrame, model: &str) -> Result<Overheads> {
 /// targets, which is the overhead itself (the whole step's time also carries the network's
 /// timing noise, larger on a shared CPU than the overhead being measured); "small" compares the
 /// extra target time at M = 128 with a whole step at M = 1.
-fn c10(df: &DataFrame, _: &str) -> Result<Measured> {
+fn c10(e: &Evidence, _: &str) -> Result<Measured> {
+    let df = &e.table;
     let models = distinct(&filter_eq(df, "statistic", STEP_MS)?, "model")?;
     if !models.iter().any(|m| m == "unet") {
         return Err(Error::invalid("efm_cost: no U-Net timings (the smoke profile times the MLP only)"));

@@ -12,7 +12,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{Claim, Measured};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{DataSpec, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{mean, num, pct};
@@ -51,11 +51,28 @@ struct Fig1aPlan {
 fn plan(profile: Profile) -> Fig1aPlan {
     let moons = DataSpec::TwoMoons { n: if profile == Profile::Smoke { 2_000 } else { 50_000 } };
     let mut data = vec![moons, DataSpec::images(ImageData::Digits)];
-    if profile == Profile::Paper {
-        data.push(DataSpec::images(ImageData::Mnist));
-        data.push(DataSpec::images(ImageData::Cifar10));
+    match profile {
+        Profile::Smoke => {}
+        Profile::Quick => data.push(DataSpec::images(ImageData::FashionMnist)),
+        Profile::Paper => {
+            data.extend([ImageData::Mnist, ImageData::FashionMnist, ImageData::Cifar10].map(DataSpec::images))
+        }
     }
     Fig1aPlan { data, pairs: if profile == Profile::Smoke { 64 } else { 256 } }
+}
+
+/// The number of points and the dimension of `data`.
+pub(crate) fn size_of(data: &DataSpec) -> (usize, usize) {
+    match data {
+        DataSpec::TwoMoons { n } => (*n, 2),
+        DataSpec::Gmm { d, n, .. } => (*n, *d),
+        DataSpec::Images { data, n, size } => {
+            let all = if *data == ImageData::Digits { 1797 } else { data.sizes().0 };
+            let shape = data.shape();
+            let side = size.unwrap_or(shape.height);
+            (n.unwrap_or(all), shape.channels * side * side)
+        }
+    }
 }
 
 /// `name (n = N)` for the datasets of a caption.
@@ -82,11 +99,8 @@ impl Plan for Fig1aPlan {
             .data
             .iter()
             .map(|data| {
-                let cost = match data {
-                    DataSpec::TwoMoons { n } => *n as f64 * 1e-5,
-                    DataSpec::Images { data: ImageData::Digits, .. } => 0.5,
-                    _ => 60.0,
-                };
+                let (n, d) = size_of(data);
+                let cost = super::fig1c::closed_form_cost(n, d, self.pairs, TIMES.len());
                 let cfg = CellConfig { data: data.clone(), pairs: self.pairs, times: TIMES.to_vec() };
                 CellSpec::new(data.name(), &cfg, cost, self.pairs * TIMES.len()).reading(data.reads())
             })
@@ -154,6 +168,7 @@ impl Figure for Fig1a {
                         until intermediate-to-late t.",
             paper: "Fig. 1a, 2-D row: cosine histograms spread over [-1, 1] at t = 0.21-0.60",
             on: &["two-moons"],
+            reads: &[],
             check: c1,
         }]
     }
@@ -177,7 +192,8 @@ impl Figure for Fig1a {
 }
 
 /// C1 from the two-moons rows at t = 0.40.
-fn c1(df: &DataFrame, dataset: &str) -> Result<Measured> {
+fn c1(e: &Evidence, dataset: &str) -> Result<Measured> {
+    let df = &e.table;
     let rows = filter_near(&filter_eq(df, "dataset", dataset)?, "t", 0.4)?;
     let cos = f64s(&rows, "cosine")?;
     if cos.is_empty() {

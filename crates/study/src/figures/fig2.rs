@@ -1,29 +1,39 @@
-//! Fig. 2: from memorization to generalization as the training set grows.
+//! Fig. 2: from memorization to generalization as the training set grows, and (beyond the
+//! paper) as training goes on.
 //!
 //! Fixed-capacity networks trained with CFM (Algorithm 1) on the first `n` training points, for
-//! `n` on a log grid. Per `n`:
-//! - the error `E ||u_theta(x_t, t) - u*(x_t, t)||^2` against `t` (x0 ~ N(0, I), x1 from the
-//!   subset, `u*` the closed form over the subset): where the network fails to fit the closed
-//!   form, it can generalize (claim C5);
-//! - the Fréchet distance of 1000 generated samples to the held-out test set, in the feature
-//!   space of a classifier trained here and in pixel space (the paper: FID-10k with DINOv2);
-//! - the mean distance of samples to their nearest training point, beside the mean distance of
-//!   training points to their nearest other training point (the paper's dashed line), and the
-//!   fraction of samples that are copies by the ratio test `d1 / d2 < 1/3` (claim C6).
+//! `n` on a log grid, with minibatches as the official code (`B = min(128, n)`, epochs without
+//! replacement), under two parameterizations ([`Param`]): the network outputs the velocity (the
+//! paper's U-Net), or predicts `x1` with the `(1 - t)^2`-weighted loss (the official code's
+//! `decoupled` and `rescaled` options). Per `n` and parameterization:
+//! - at checkpoints on a log grid of training steps, the fraction of generated samples that
+//!   are copies by the ratio test `d1 / d2 < 1/3` and their mean distance `d1` to the nearest
+//!   training point, beside the mean distance of training points to their nearest other one
+//!   (the paper's dashed line): memorization against training time, and the memorization onset
+//!   `tau_mem(n)`, the first checkpoint with at least half the samples copies, against `n`
+//!   (Bonnaire et al. 2025 find it linear in `n` for diffusion models);
+//! - at the last step, the error `E ||u_theta(x_t, t) - u*(x_t, t)||^2` against `t` (x0 ~ N(0, I),
+//!   x1 from the subset, `u*` the closed form over the subset): where the network fails to fit the
+//!   closed form, it can generalize (claim C5); and the Fréchet distance of the samples to the
+//!   held-out test set, in the feature space of a classifier trained here and in pixel space
+//!   (the paper: FID-10k with DINOv2).
 //!
 //! Beyond the paper, the memorized fraction over a grid of `n` x network width (a phase
-//! diagram), so the transition is shown where it lies rather than where one width puts it.
+//! diagram), velocity output, so the transition is shown where it lies rather than where one
+//! width puts it. The claims C5 and C6 are decided on the velocity output ([`DECIDING`]).
 //!
-//! Table: `dataset, n, width, t, statistic, value`. `statistic = error` rows are per time `t`;
-//! the others (`fd_feature_test`, `fd_pixel_test`, `energy_test`, `mean_d1`, `fraction_memorized`,
-//! `train_to_train_subset`, `train_to_train_full`, `classifier_accuracy`) have `t = 0`. Image
-//! sets have the feature distance, the whole split's train-to-train distance and the
-//! classifier's accuracy; two-moons has the energy distance to held-out points instead.
+//! Table: `dataset, output, n, width, step, t, statistic, value`. `error` rows are per time `t`
+//! at the last step; `fraction_memorized` and `mean_d1` per checkpoint `step`; the others at the
+//! last step, `t = 0` (images: Fréchet distances, the whole split's train-to-train distance and
+//! the classifier's accuracy; two-moons: the energy distance to held-out points). Summary rows
+//! (`step = 0`): `tau_mem` per `n` (-1 when no checkpoint reached half copies), and per dataset
+//! and output (`n = 0`) the least-squares fit `ln tau_mem = a + b ln n` (`tau_mem_slope`,
+//! `tau_mem_r2`, `tau_mem_points`).
 
 use cfm_core::ClosedForm;
-use cfm_core::datasets::two_moons;
+use cfm_core::datasets::{ImageData, two_moons};
 use cfm_core::metrics::{
-    COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_distance,
+    COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_sampled,
 };
 use cfm_core::targets::interpolate;
 use cfm_nn::{MlpConfig, ModelConfig, Target};
@@ -31,23 +41,21 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use cfm_core::datasets::ImageData;
-
-use super::learned::{self, Evaluator};
-use crate::claims::{Claim, Measured};
+use super::learned::{self, Evaluator, Param};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{LabelledImages, identity, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
-use crate::stats::{grid, mean, num, pct, spearman};
+use crate::stats::{grid, least_squares, mean, num, pct, spearman};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, stat_value};
 use crate::{Context, Error, Profile, Result, row};
 
 /// Columns of the table.
-pub const COLUMNS: [&str; 6] = ["dataset", "n", "width", "t", "statistic", "value"];
-/// `E ||u_theta - u*||^2` at time `t`.
+pub const COLUMNS: [&str; 8] = ["dataset", "output", "n", "width", "step", "t", "statistic", "value"];
+/// `E ||u_theta - u*||^2` at time `t` (last step).
 pub const ERROR: &str = "error";
-/// Mean distance of samples to their nearest training point.
+/// Mean distance of samples to their nearest training point (per checkpoint).
 pub const MEAN_D1: &str = "mean_d1";
-/// Fraction of samples that are copies (`d1 / d2 < 1/3`).
+/// Fraction of samples that are copies (`d1 / d2 < 1/3`, per checkpoint).
 pub const FRACTION_MEMORIZED: &str = "fraction_memorized";
 /// Mean distance of training points to their nearest other, over the subset.
 pub const TRAIN_TO_TRAIN_SUBSET: &str = "train_to_train_subset";
@@ -61,13 +69,29 @@ pub const FD_PIXEL_TEST: &str = "fd_pixel_test";
 pub const ENERGY_TEST: &str = "energy_test";
 /// Test accuracy of the feature classifier.
 pub const CLASSIFIER_ACCURACY: &str = "classifier_accuracy";
+/// The first checkpoint with at least half the samples copies (-1: none).
+pub const TAU_MEM: &str = "tau_mem";
+/// Slope of `ln tau_mem` against `ln n`.
+pub const TAU_MEM_SLOPE: &str = "tau_mem_slope";
+/// `R^2` of that fit.
+pub const TAU_MEM_R2: &str = "tau_mem_r2";
+/// Points of that fit (the `n` that memorized within the budget).
+pub const TAU_MEM_POINTS: &str = "tau_mem_points";
 /// The table name of the two-moons rows.
 pub const TWO_MOONS: &str = "two-moons";
+/// The parameterization that decides C5 and C6, declared before the runs: the velocity output,
+/// because the paper's U-Net outputs the velocity (the official CIFAR-10 configuration has
+/// neither `decoupled` nor `rescaled`). Both are shown.
+pub const DECIDING: Param = Param::Velocity;
+/// Fraction of copies that marks the memorization onset.
+pub const ONSET: f64 = 0.5;
 
 /// Points of two-moons generated once; subsets are their first `n`.
 const MOONS_POOL: usize = 50_000;
 /// Held-out two-moons points for the distances to "test".
 const MOONS_TEST: usize = 2_000;
+/// Training points whose nearest-other distance estimates the train-to-train distance.
+const TRAIN_TO_TRAIN_QUERIES: usize = 2000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -76,144 +100,251 @@ enum Data {
     TwoMoons,
 }
 
+impl Data {
+    fn name(self) -> &'static str {
+        match self {
+            Data::Images(d) => d.name(),
+            Data::TwoMoons => TWO_MOONS,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
     data: Data,
+    param: Param,
     n: usize,
     width: usize,
     steps: u64,
+    checkpoints: Vec<u64>,
     pairs: usize,
     times: Vec<f64>,
     samples: usize,
     sample_steps: usize,
 }
 
+impl CellConfig {
+    fn rows(&self) -> usize {
+        let last = match self.data {
+            Data::Images(_) => 5,
+            Data::TwoMoons => 3,
+        };
+        2 * self.checkpoints.len() + self.times.len() + last
+    }
+}
+
+/// One dataset's runs: its subset sizes and the budget (steps) of each.
+struct Runs {
+    data: Data,
+    /// `(n, steps)`.
+    sizes: Vec<(usize, u64)>,
+}
+
 struct Fig2Plan {
-    images: ImageData,
-    sizes: Vec<usize>,
+    profile: Profile,
+    runs: Vec<Runs>,
+    /// The width of the main runs (0: the profile's network).
     width: usize,
+    /// The phase diagram's other widths (digits, velocity output, `phase_steps` steps).
     phase_widths: Vec<usize>,
-    moons: Vec<usize>,
-    steps: u64,
+    phase_steps: u64,
+    /// The first checkpoint of the log grid.
+    first_checkpoint: u64,
     pairs: usize,
     times: Vec<f64>,
     samples: usize,
-    profile: Profile,
 }
 
+/// The plan of a profile. The quick budgets, fixed before any run: 16000 steps (four times
+/// the 4000 of the previous plan) for every `n` of the digits and two-moons and for the small
+/// `n` of Fashion-MNIST (n <= 1000); 4000 for Fashion-MNIST's n = 10000 and 60000, whose steps
+/// (d = 784, B = 128) cost the most and where no memorization is expected within any budget
+/// this profile can afford (a measured cost, not a result: about 10 ms a step on one core).
 fn plan(profile: Profile) -> Fig2Plan {
+    let uniform =
+        |data, sizes: &[usize], steps| Runs { data, sizes: sizes.iter().map(|&n| (n, steps)).collect() };
     match profile {
         Profile::Smoke => Fig2Plan {
-            images: ImageData::Digits,
-            sizes: vec![10, 1500],
+            profile,
+            runs: vec![
+                uniform(Data::Images(ImageData::Digits), &[10, 1500], 400),
+                uniform(Data::TwoMoons, &[4, 400], 400),
+            ],
             width: 64,
             phase_widths: vec![32],
-            moons: vec![4, 400],
-            steps: 200,
+            phase_steps: 400,
+            first_checkpoint: 100,
             pairs: 32,
             times: grid(0.1, 0.9),
             samples: 200,
-            profile,
         },
         Profile::Quick => Fig2Plan {
-            images: ImageData::Digits,
-            sizes: vec![10, 30, 100, 300, 1000, 1500],
+            profile,
+            runs: vec![
+                uniform(Data::Images(ImageData::Digits), &[10, 30, 100, 300, 1000, 1500], 16_000),
+                Runs {
+                    data: Data::Images(ImageData::FashionMnist),
+                    sizes: vec![(10, 16_000), (100, 16_000), (1000, 16_000), (10_000, 4000), (60_000, 4000)],
+                },
+                uniform(Data::TwoMoons, &[4, 40, 400, 4_000, 50_000], 16_000),
+            ],
             width: 256,
             phase_widths: vec![32, 64, 128],
-            moons: vec![4, 40, 400, 4_000, 50_000],
-            steps: 4000,
+            phase_steps: 4000,
+            first_checkpoint: 250,
             pairs: 256,
             times: grid(0.02, 0.98),
             samples: 1000,
-            profile,
         },
         Profile::Paper => Fig2Plan {
-            images: ImageData::Cifar10,
-            sizes: vec![10, 100, 1000, 2000, 3000, 4000, 5000, 10000],
+            profile,
+            runs: vec![
+                uniform(
+                    Data::Images(ImageData::Cifar10),
+                    &[10, 100, 1000, 2000, 3000, 4000, 5000, 10000],
+                    50_000,
+                ),
+                uniform(Data::TwoMoons, &[4, 40, 400, 4_000, 50_000], 50_000),
+            ],
             width: 0,
             phase_widths: vec![],
-            moons: vec![4, 40, 400, 4_000, 50_000],
-            steps: 50_000,
+            phase_steps: 0,
+            first_checkpoint: 1000,
             pairs: 256,
             times: grid(0.02, 0.98),
             samples: 10_000,
-            profile,
         },
     }
 }
 
+/// The network of a run: the profile's image network (of the given width on the CPU
+/// profiles), or the official toy MLP for two-moons.
+fn network(profile: Profile, data: Data, width: usize) -> ModelConfig {
+    match data {
+        Data::TwoMoons => ModelConfig::Mlp(MlpConfig::toy()),
+        Data::Images(_) => learned::network(profile, (width > 0).then_some(width)),
+    }
+}
+
+/// The label of a run's cell.
+fn label(data: Data, param: Param, n: usize, width: usize) -> String {
+    match data {
+        Data::TwoMoons => format!("two-moons {} n={n}", param.name()),
+        Data::Images(d) => format!("{} {} n={n} width={width}", d.name(), param.name()),
+    }
+}
+
+/// The label of the cell that trains the full training split of `data` with the deciding
+/// parameterization at `profile`'s main width, and its steps, when the plan has it (Fig. 3
+/// reuses that model).
+pub fn full_split_run(profile: Profile, data: ImageData) -> Option<(String, u64)> {
+    let p = plan(profile);
+    let runs = p.runs.iter().find(|r| r.data == Data::Images(data))?;
+    let (n, steps) = *runs.sizes.iter().find(|(n, _)| *n == data.sizes().0)?;
+    Some((label(Data::Images(data), DECIDING, n, p.width), steps))
+}
+
 impl Fig2Plan {
-    fn cell(&self, data: Data, n: usize, width: usize) -> CellConfig {
+    fn cell(&self, data: Data, param: Param, n: usize, width: usize, steps: u64) -> CellConfig {
         CellConfig {
             data,
+            param,
             n,
             width,
-            steps: self.steps,
+            steps,
+            checkpoints: learned::log_checkpoints(self.first_checkpoint, steps),
             pairs: self.pairs,
             times: self.times.clone(),
             samples: self.samples,
             sample_steps: 100,
         }
     }
+
+    fn spec(&self, cfg: CellConfig) -> CellSpec {
+        let (d, image) = match cfg.data {
+            Data::Images(i) => (i.shape().dim(), Some(i.shape())),
+            Data::TwoMoons => (2, None),
+        };
+        let model = network(self.profile, cfg.data, cfg.width);
+        let train = learned::train_config(self.profile, model.clone(), Target::Cfm, cfg.steps, 0, cfg.n);
+        let evals = cfg.checkpoints.len() as f64
+            * (learned::sampling_seconds(&model, d, image, cfg.samples, cfg.sample_steps)
+                + super::fig1c::closed_form_cost(cfg.n, d, cfg.samples, 1));
+        let error = super::fig1c::closed_form_cost(cfg.n, d, cfg.pairs, cfg.times.len());
+        let cost = cfg.steps as f64 * learned::step_seconds(&train, d, image) + evals + error + 2.0;
+        let spec = CellSpec::new(label(cfg.data, cfg.param, cfg.n, cfg.width), &cfg, cost, cfg.rows());
+        match cfg.data {
+            Data::Images(i) => spec.reading([i]),
+            Data::TwoMoons => spec,
+        }
+    }
 }
 
 impl Plan for Fig2Plan {
     fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
-        let per_step = if self.profile == Profile::Paper { 0.1 } else { 0.005 };
         let mut cells = Vec::new();
-        for &w in std::iter::once(&self.width).chain(&self.phase_widths) {
-            for &n in &self.sizes {
-                let cost = self.steps as f64 * per_step * (w.max(64) as f64 / 256.0) + 3.0;
-                let label = format!("{} n={n} width={w}", self.images.name());
-                let rows = self.times.len() + 7;
-                let cfg = self.cell(Data::Images(self.images), n, w);
-                cells.push(CellSpec::new(label, &cfg, cost, rows).reading([self.images]));
+        for runs in &self.runs {
+            let width = if runs.data == Data::TwoMoons { 64 } else { self.width };
+            for param in Param::ALL {
+                for &(n, steps) in &runs.sizes {
+                    cells.push(self.spec(self.cell(runs.data, param, n, width, steps)));
+                }
             }
         }
-        for &n in &self.moons {
-            let cost = self.steps as f64 * 0.001 + 1.0;
-            let rows = self.times.len() + 5;
-            cells.push(CellSpec::new(
-                format!("two-moons n={n}"),
-                &self.cell(Data::TwoMoons, n, 64),
-                cost,
-                rows,
-            ));
+        if let Some(digits) = self.runs.iter().find(|r| r.data == Data::Images(ImageData::Digits)) {
+            for &w in &self.phase_widths {
+                for &(n, _) in &digits.sizes {
+                    cells.push(self.spec(self.cell(digits.data, Param::Velocity, n, w, self.phase_steps)));
+                }
+            }
         }
         Ok(cells)
     }
     fn caption(&self) -> String {
         let net = match self.profile {
             Profile::Paper => "the paper's U-Net".to_string(),
-            _ => format!("an MLP ({} wide, 3 hidden layers) on flattened images", self.width),
+            _ => format!(
+                "an {} on flattened images; the official toy MLP on two-moons",
+                learned::describe(&learned::network(self.profile, Some(self.width)))
+            ),
         };
+        let runs: Vec<String> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let sizes: Vec<String> = r.sizes.iter().map(|(n, s)| format!("{n} ({s} steps)")).collect();
+                format!("{}: n = {}", r.data.name(), sizes.join(", "))
+            })
+            .collect();
         format!(
-            "CFM-trained networks ({net}; {} steps, minibatches of min(128, n) drawn without replacement per \
-             epoch) on the first n training images of {} (n = {:?}) and on two-moons (n = {:?}). Error \
-             E||u_theta - u*||^2 against t over {} pairs; Fréchet distance of {} samples (Euler, 100 steps) to \
-             the held-out test set in the features of a classifier trained here (replacing DINOv2) and in pixel \
-             space; mean distance of samples to the nearest training image (dashed: training image to nearest \
-             other training image, whole split); fraction of copies (d1/d2 < 1/3). Phase diagram: fraction of \
-             copies over n x width{}.",
-            self.steps,
-            self.images.name(),
-            self.sizes,
-            self.moons,
-            self.pairs,
+            "CFM-trained networks ({net}; minibatches of min(128, n) drawn without replacement per epoch) on \
+             the first n training points, with the velocity output and with the x1 output and (1 - t)^2-weighted \
+             loss; {}. Checkpoints on a log grid from step {}: fraction of copies (d1/d2 < 1/3) and mean distance \
+             of {} samples (Euler, 100 steps, EMA weights) to the nearest training point against steps, and the \
+             memorization onset (first checkpoint with >= 50% copies) against n. Last step: error E||u_theta - \
+             u*||^2 against t over {} pairs; Fréchet distance to the held-out test set in the features of a \
+             classifier trained here (replacing DINOv2) and in pixel space; dashed: training image to nearest other \
+             training image, whole split. Phase diagram: fraction of copies over n x width{}. C5 and C6 are \
+             decided on the velocity output (the paper's).",
+            runs.join("; "),
+            self.first_checkpoint,
             self.samples,
+            self.pairs,
             if self.phase_widths.is_empty() {
                 " (not run at this profile)".to_string()
             } else {
-                format!(" (widths {:?} and {})", self.phase_widths, self.width)
+                format!(" (widths {:?} and {}, {} steps)", self.phase_widths, self.width, self.phase_steps)
             }
         )
     }
     fn settings(&self) -> Vec<Setting> {
-        let shape = self.images.shape();
-        let model = network(self.profile, Data::Images(self.images), self.width);
-        let n = *self.sizes.last().unwrap_or(&1);
-        let train = learned::train_config(self.profile, model, Target::Cfm, self.steps, 0, n);
-        learned::settings(
+        let Some(runs) = self.runs.first() else { return Vec::new() };
+        let Data::Images(images) = runs.data else { return Vec::new() };
+        let shape = images.shape();
+        let (n, steps) = *runs.sizes.last().expect("sizes");
+        let model = network(self.profile, runs.data, self.width);
+        let train = learned::train_config(self.profile, model, Target::Cfm, steps, 0, n);
+        let mut rows = learned::settings(
             &PAPER,
             &train,
             shape.dim(),
@@ -221,16 +352,17 @@ impl Plan for Fig2Plan {
             self.samples,
             100,
             "1 (replicate 0 of the root seed)",
-        )
-    }
-}
-
-/// The network of a cell: the profile's image network (of the given width on the CPU profiles),
-/// or the official toy MLP for two-moons.
-fn network(profile: Profile, data: Data, width: usize) -> ModelConfig {
-    match data {
-        Data::TwoMoons => ModelConfig::Mlp(MlpConfig::toy()),
-        Data::Images(_) => learned::network(profile, (width > 0).then_some(width)),
+        );
+        for r in rows.iter_mut() {
+            match r.name.as_str() {
+                "network output" => r.ours = "velocity (decides C5, C6), and x1".into(),
+                "loss weight" => r.ours = "none (velocity), (1 - t)^2 (x1)".into(),
+                "batch" => r.ours = "min(128, n), without replacement per epoch".into(),
+                "training steps" => r.ours = format!("{} (per n, in the caption)", r.ours),
+                _ => {}
+            }
+        }
+        rows
     }
 }
 
@@ -254,7 +386,7 @@ impl Figure for Fig2 {
         "fig2"
     }
     fn title(&self) -> &'static str {
-        "From memorization to generalization: networks trained on n points"
+        "From memorization to generalization: networks trained on n points, against n and training time"
     }
     fn paper(&self) -> Option<&'static str> {
         Some(
@@ -265,7 +397,7 @@ impl Figure for Fig2 {
         )
     }
     fn revision(&self) -> u32 {
-        1
+        2
     }
     fn columns(&self) -> &'static [&'static str] {
         &COLUMNS
@@ -276,72 +408,16 @@ impl Figure for Fig2 {
     fn plan(&self, profile: Profile) -> Box<dyn Plan> {
         Box::new(plan(profile))
     }
-    fn claims(&self) -> Vec<Claim> {
-        vec![
-            Claim {
-                id: "C5",
-                figure: "fig2",
-                statement: "The network approximates u* well for small n and worse as n grows; the error \
-                            concentrates at early times and near t = 1.",
-                paper: "Fig. 2 left, CIFAR-10: error grows with n and peaks around t ~ 0.15",
-                on: IMAGES_FIRST,
-                check: c5,
-            },
-            Claim {
-                id: "C6",
-                figure: "fig2",
-                statement: "Memorization to generalization: for small n samples are copies of training points; \
-                            past a threshold n their distance to the training set rises towards the \
-                            train-to-train distance.",
-                paper: "Fig. 2 right, CIFAR-10: transition around n ~ 3000",
-                on: IMAGES_FIRST,
-                check: c6,
-            },
-        ]
-    }
-    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
-        let mut k = KeyTable::new(
-            "",
-            &[
-                "dataset",
-                "n",
-                "error to u* (mean over t)",
-                "Fréchet to test",
-                "mean d1 / train-to-train",
-                "copies",
-            ],
-        );
-        for name in distinct(df, "dataset")? {
-            let d = filter_near(&filter_eq(df, "dataset", &name)?, "width", main_width(df, &name)?)?;
-            let moons = name == TWO_MOONS;
-            for n in distinct(&d, "n")? {
-                let r = filter_eq(&d, "n", &n)?;
-                let err = f64s(&filter_eq(&r, "statistic", ERROR)?, "value")?;
-                let fd = stat_value(&r, if moons { FD_PIXEL_TEST } else { FD_FEATURE_TEST })?;
-                let base = stat_value(&r, if moons { TRAIN_TO_TRAIN_SUBSET } else { TRAIN_TO_TRAIN_FULL })?;
-                k.rows.push(vec![
-                    name.clone(),
-                    n,
-                    num(mean(&err), 3),
-                    num(fd, 3),
-                    num(stat_value(&r, MEAN_D1)? / base, 2),
-                    pct(stat_value(&r, FRACTION_MEMORIZED)?),
-                ]);
-            }
-        }
-        Ok(vec![k])
-    }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
         let s = ctx.stream("fig2").derive(&cell.label);
         // Training subset, held-out set, and the full training split for the reference distance.
-        let (name, train, test, full, shape, identity, evaluator) = match cfg.data {
+        let (train, test, full, shape, id, evaluator) = match cfg.data {
             Data::Images(images) => {
                 let set = LabelledImages::load(ctx, images)?;
                 let evaluator = Evaluator::new(ctx, &set)?;
                 let train = set.subset(cfg.n)?;
                 (
-                    images.name(),
                     train,
                     set.test.clone(),
                     set.train.clone(),
@@ -354,10 +430,10 @@ impl Figure for Fig2 {
                 let pool = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
                 let test = two_moons(MOONS_TEST, &mut ctx.stream("data").derive("fig2-two-moons-test"));
                 let train = pool.slice_rows(0, cfg.n);
-                (TWO_MOONS, train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
+                (train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
             }
         };
-        let config = learned::train_config(
+        let mut config = learned::train_config(
             ctx.profile,
             network(ctx.profile, cfg.data, cfg.width),
             Target::Cfm,
@@ -365,12 +441,40 @@ impl Figure for Fig2 {
             ctx.train_seed(0),
             train.rows(),
         );
-        let trained = learned::train(ctx, &config, &train, shape, &identity)?;
-        let field = trained.field()?;
-        let cf = ClosedForm::new(train.clone())?;
+        cfg.param.apply(&mut config);
+        let (name, output, n, w) = (cfg.data.name(), cfg.param.name(), cfg.n, cfg.width);
         let mut table = TableBuilder::new(&COLUMNS);
-        let (n, w) = (cfg.n, cfg.width);
-        bar.set_length(cfg.times.len() as u64 + 1);
+        let noise = s.derive("noise");
+        let mut last_samples = None;
+        let model = learned::train_evaluated(
+            ctx,
+            &config,
+            &train,
+            shape,
+            &id,
+            &cfg.checkpoints,
+            bar,
+            |step, model| {
+                let samples = learned::sample(&model.field()?, cfg.samples, cfg.sample_steps, &noise)?;
+                let mem = memorization(&samples, &train, COPY_THRESHOLD)?;
+                table.push(row![
+                    name,
+                    output,
+                    n,
+                    w,
+                    step,
+                    0.0,
+                    FRACTION_MEMORIZED,
+                    mem.summary.fraction_memorized
+                ]);
+                table.push(row![name, output, n, w, step, 0.0, MEAN_D1, mem.summary.mean_d1]);
+                last_samples = Some(samples);
+                Ok(())
+            },
+        )?;
+        let samples = last_samples.expect("the last checkpoint is the last step");
+        let field = model.field()?;
+        let cf = ClosedForm::new(train.clone())?;
         for (k, &t) in cfg.times.iter().enumerate() {
             let (x0, x1) = pairs(&train, cfg.pairs, &s.derive("pairs").derive_index(k as u64));
             let ts = vec![t; cfg.pairs];
@@ -383,18 +487,15 @@ impl Figure for Fig2 {
                 .map(|(a, b)| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>())
                 .sum::<f64>()
                 / cfg.pairs as f64;
-            table.push(row![name, n, w, t, ERROR, err]);
-            bar.inc(1);
+            table.push(row![name, output, n, w, cfg.steps, t, ERROR, err]);
         }
-        let samples = learned::sample(&field, cfg.samples, cfg.sample_steps, &s.derive("noise"))?;
-        let mem = memorization(&samples, &train, COPY_THRESHOLD)?;
-        let mut scalar = |stat: &str, v: f64| table.push(row![name, n, w, 0.0, stat, v]);
-        scalar(MEAN_D1, mem.summary.mean_d1);
-        scalar(FRACTION_MEMORIZED, mem.summary.fraction_memorized);
-        scalar(TRAIN_TO_TRAIN_SUBSET, train_to_train_distance(&train)?);
+        let mut scalar = |stat: &str, v: f64| table.push(row![name, output, n, w, cfg.steps, 0.0, stat, v]);
+        let mut q = s.derive("train-to-train");
+        scalar(TRAIN_TO_TRAIN_SUBSET, train_to_train_sampled(&train, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
         match &evaluator {
             Some(ev) => {
-                scalar(TRAIN_TO_TRAIN_FULL, train_to_train_distance(&full)?);
+                let mut q = ctx.stream("fig2").derive(name).derive("train-to-train");
+                scalar(TRAIN_TO_TRAIN_FULL, train_to_train_sampled(&full, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
                 let fd = ev.distances(&samples)?;
                 scalar(FD_FEATURE_TEST, fd.feature_test);
                 scalar(FD_PIXEL_TEST, fd.pixel_test);
@@ -405,8 +506,138 @@ impl Figure for Fig2 {
                 scalar(ENERGY_TEST, energy_distance(&samples, &test)?);
             }
         }
-        bar.inc(1);
         table.finish()
+    }
+    fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
+        let mut out = TableBuilder::new(&COLUMNS);
+        for name in distinct(table, "dataset")? {
+            let width = main_width(table, &name)?;
+            for param in Param::ALL {
+                let mut pts = Vec::new();
+                for (n, tau) in onsets(table, &name, param.name(), width)? {
+                    out.push(row![
+                        name.clone(),
+                        param.name(),
+                        n as usize,
+                        width as usize,
+                        0u64,
+                        0.0,
+                        TAU_MEM,
+                        tau.unwrap_or(-1.0)
+                    ]);
+                    if let Some(tau) = tau {
+                        pts.push((n.ln(), tau.ln()));
+                    }
+                }
+                let (_, slope, r2) = least_squares(&pts);
+                for (stat, v) in
+                    [(TAU_MEM_SLOPE, slope), (TAU_MEM_R2, r2), (TAU_MEM_POINTS, pts.len() as f64)]
+                {
+                    out.push(row![name.clone(), param.name(), 0usize, width as usize, 0u64, 0.0, stat, v]);
+                }
+            }
+        }
+        Ok(Some(out.finish()?))
+    }
+    fn claims(&self) -> Vec<Claim> {
+        vec![
+            Claim {
+                id: "C5",
+                figure: "fig2",
+                statement: "The network approximates u* well for small n and worse as n grows; the error \
+                            concentrates at early times and near t = 1.",
+                paper: "Fig. 2 left, CIFAR-10: error grows with n and peaks around t ~ 0.15",
+                on: IMAGES_FIRST,
+                reads: &[],
+                check: c5,
+            },
+            Claim {
+                id: "C6",
+                figure: "fig2",
+                statement: "Memorization to generalization: for small n samples are copies of training points; \
+                            past a threshold n their distance to the training set rises towards the \
+                            train-to-train distance.",
+                paper: "Fig. 2 right, CIFAR-10: transition around n ~ 3000",
+                on: IMAGES_FIRST,
+                reads: &[],
+                check: c6,
+            },
+        ]
+    }
+    fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let mut end = KeyTable::new(
+            "At the last step",
+            &[
+                "dataset",
+                "output",
+                "n",
+                "steps",
+                "error to u* (mean over t)",
+                "Fréchet to test",
+                "mean d1 / train-to-train",
+                "copies",
+            ],
+        );
+        let mut onset = KeyTable::new(
+            "Memorization onset (first checkpoint with >= 50% copies)",
+            &["dataset", "output", "tau_mem by n", "slope of ln tau_mem in ln n (R^2, points)"],
+        );
+        for name in distinct(df, "dataset")? {
+            let width = main_width(df, &name)?;
+            let moons = name == TWO_MOONS;
+            for param in Param::ALL {
+                let rows = of_run(df, &name, param.name(), width)?;
+                for n in sizes(&rows)? {
+                    let r = filter_near(&rows, "n", n)?;
+                    let last = last_step(&r)?;
+                    let at_end = filter_near(&r, "step", last)?;
+                    let err = f64s(&filter_eq(&at_end, "statistic", ERROR)?, "value")?;
+                    let fd = stat_value(&at_end, if moons { FD_PIXEL_TEST } else { FD_FEATURE_TEST })?;
+                    let base =
+                        stat_value(&at_end, if moons { TRAIN_TO_TRAIN_SUBSET } else { TRAIN_TO_TRAIN_FULL })?;
+                    end.rows.push(vec![
+                        name.clone(),
+                        param.name().into(),
+                        num(n, 5),
+                        num(last, 5),
+                        num(mean(&err), 3),
+                        num(fd, 3),
+                        num(stat_value(&at_end, MEAN_D1)? / base, 2),
+                        pct(stat_value(&at_end, FRACTION_MEMORIZED)?),
+                    ]);
+                }
+                let taus: Vec<String> = onsets(df, &name, param.name(), width)?
+                    .into_iter()
+                    .map(|(n, t)| format!("{n}: {}", t.map_or("-".into(), |t| num(t, 5))))
+                    .collect();
+                let fit = filter_near(
+                    &filter_eq(
+                        &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
+                        "statistic",
+                        TAU_MEM_SLOPE,
+                    )?,
+                    "n",
+                    0.0,
+                )?;
+                let fit_txt = if fit.height() == 0 {
+                    "-".to_string()
+                } else {
+                    let all = filter_near(
+                        &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
+                        "n",
+                        0.0,
+                    )?;
+                    format!(
+                        "{} (R^2 {}, {} points)",
+                        num(stat_value(&all, TAU_MEM_SLOPE)?, 3),
+                        num(stat_value(&all, TAU_MEM_R2)?, 3),
+                        stat_value(&all, TAU_MEM_POINTS)?
+                    )
+                };
+                onset.rows.push(vec![name.clone(), param.name().into(), taus.join(", "), fit_txt]);
+            }
+        }
+        Ok(vec![end, onset])
     }
 }
 
@@ -416,48 +647,86 @@ pub fn main_width(df: &DataFrame, dataset: &str) -> Result<f64> {
     if w.is_finite() { Ok(w) } else { Err(Error::invalid(format!("fig2: no {dataset} rows"))) }
 }
 
-/// Rows of `statistic` for `dataset` at its main width, as `(n, value)` sorted by `n`.
-fn by_n(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f64)>> {
-    let rows = filter_near(
-        &filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", statistic)?,
-        "width",
-        main_width(df, dataset)?,
-    )?;
-    let mut pts: Vec<(f64, f64)> = f64s(&rows, "n")?.into_iter().zip(f64s(&rows, "value")?).collect();
+/// The rows of the runs of `dataset` with `output` at `width`.
+pub fn of_run(df: &DataFrame, dataset: &str, output: &str, width: f64) -> Result<DataFrame> {
+    filter_near(&filter_eq(&filter_eq(df, "dataset", dataset)?, "output", output)?, "width", width)
+}
+
+/// The subset sizes of `rows` (runs, not summary rows), increasing.
+pub fn sizes(rows: &DataFrame) -> Result<Vec<f64>> {
+    let mut n: Vec<f64> = f64s(&filter_eq(rows, "statistic", MEAN_D1)?, "n")?;
+    n.sort_by(f64::total_cmp);
+    n.dedup();
+    Ok(n)
+}
+
+/// The last step of `rows` (one run).
+pub fn last_step(rows: &DataFrame) -> Result<f64> {
+    let s =
+        f64s(&filter_eq(rows, "statistic", MEAN_D1)?, "step")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if s.is_finite() { Ok(s) } else { Err(Error::invalid("fig2: a run without checkpoints")) }
+}
+
+/// `(step, value)` of `statistic` at the checkpoints of run `n`, by step.
+pub fn curve(rows: &DataFrame, n: f64, statistic: &str) -> Result<Vec<(f64, f64)>> {
+    let r = filter_eq(&filter_near(rows, "n", n)?, "statistic", statistic)?;
+    let mut pts: Vec<(f64, f64)> = f64s(&r, "step")?.into_iter().zip(f64s(&r, "value")?).collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(pts)
 }
 
-/// The error curve `(t, error)` of `dataset` at its main width for subset size `n`.
+/// Per subset size of `dataset`'s `output` runs at `width`: the memorization onset, the first
+/// checkpoint with at least [`ONSET`] copies (`None` within the budget).
+pub fn onsets(df: &DataFrame, dataset: &str, output: &str, width: f64) -> Result<Vec<(f64, Option<f64>)>> {
+    let rows = of_run(df, dataset, output, width)?;
+    sizes(&rows)?
+        .into_iter()
+        .map(|n| {
+            Ok((n, curve(&rows, n, FRACTION_MEMORIZED)?.into_iter().find(|p| p.1 >= ONSET).map(|p| p.0)))
+        })
+        .collect()
+}
+
+/// The error curve `(t, error)` of the deciding runs of `dataset` (main width) for subset size `n`.
 pub fn error_curve(df: &DataFrame, dataset: &str, n: f64) -> Result<Vec<(f64, f64)>> {
-    let rows = filter_near(
-        &filter_near(
-            &filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", ERROR)?,
-            "width",
-            main_width(df, dataset)?,
-        )?,
-        "n",
-        n,
-    )?;
-    Ok(f64s(&rows, "t")?.into_iter().zip(f64s(&rows, "value")?).collect())
+    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
+    let r = filter_eq(&filter_near(&rows, "n", n)?, "statistic", ERROR)?;
+    Ok(f64s(&r, "t")?.into_iter().zip(f64s(&r, "value")?).collect())
+}
+
+/// `(n, value)` of `statistic` at the last step of each deciding run of `dataset`, by `n`.
+fn at_end(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f64)>> {
+    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
+    sizes(&rows)?
+        .into_iter()
+        .map(|n| {
+            let c = curve(&rows, n, statistic)?;
+            c.last()
+                .map(|p| (n, p.1))
+                .ok_or_else(|| Error::invalid(format!("fig2: no {statistic} rows for n = {n}")))
+        })
+        .collect()
 }
 
 /// C5: the time-averaged error grows with n, and for the largest n it peaks early.
-fn c5(df: &DataFrame, dataset: &str) -> Result<Measured> {
-    let sizes: Vec<f64> = by_n(df, dataset, MEAN_D1)?.into_iter().map(|p| p.0).collect();
-    let means: Vec<f64> = sizes
+fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
+    let df = &e.table;
+    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
+    let ns = sizes(&rows)?;
+    let means: Vec<f64> = ns
         .iter()
         .map(|&n| error_curve(df, dataset, n).map(|c| mean(&c.iter().map(|p| p.1).collect::<Vec<_>>())))
         .collect::<Result<_>>()?;
-    let max_n = *sizes.last().ok_or_else(|| Error::invalid(format!("fig2: no {dataset} runs")))?;
-    let rho = spearman(&sizes, &means);
+    let max_n = *ns.last().ok_or_else(|| Error::invalid(format!("fig2: no {dataset} runs")))?;
+    let rho = spearman(&ns, &means);
     let peak = error_curve(df, dataset, max_n)?
         .into_iter()
         .filter(|p| p.0 <= 0.9)
         .fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { p } else { b });
     Ok(Measured::new(
         format!(
-            "{dataset}: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the error over t <= 0.9 peaks at t = {:.2}",
+            "{dataset}, {} output: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the error over t <= 0.9 peaks at t = {:.2}",
+            DECIDING.name(),
             peak.0
         ),
         "Spearman >= 0.8, and the peak at t <= 0.4",
@@ -465,10 +734,11 @@ fn c5(df: &DataFrame, dataset: &str) -> Result<Measured> {
     ))
 }
 
-/// C6: copies at the smallest n, novel samples at the largest.
-fn c6(df: &DataFrame, dataset: &str) -> Result<Measured> {
-    let d1 = by_n(df, dataset, MEAN_D1)?;
-    let frac = by_n(df, dataset, FRACTION_MEMORIZED)?;
+/// C6: copies at the smallest n, novel samples at the largest, at the end of the budget.
+fn c6(e: &Evidence, dataset: &str) -> Result<Measured> {
+    let df = &e.table;
+    let d1 = at_end(df, dataset, MEAN_D1)?;
+    let frac = at_end(df, dataset, FRACTION_MEMORIZED)?;
     let base = stat_value(&filter_eq(df, "dataset", dataset)?, TRAIN_TO_TRAIN_FULL)?;
     let (Some(small), Some(large)) = (d1.first().copied(), d1.last().copied()) else {
         return Err(Error::invalid("no mean_d1 rows"));
@@ -477,8 +747,9 @@ fn c6(df: &DataFrame, dataset: &str) -> Result<Measured> {
     let transition = frac.iter().find(|p| p.1 < 0.5).map_or("none".to_string(), |p| format!("n = {}", p.0));
     Ok(Measured::new(
         format!(
-            "{dataset}: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: mean d1 = {:.2} x \
-             train-to-train; copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
+            "{dataset}, {} output, end of the budget: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: \
+             mean d1 = {:.2} x train-to-train; copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
+            DECIDING.name(),
             small.0,
             100.0 * frac_small,
             small.1 / base,

@@ -12,7 +12,7 @@
 //! noises: `pixel_distance` (index 0) and `image` (index = pixel).
 
 use cfm_core::metrics::{COPY_THRESHOLD, knn, memorization};
-use cfm_core::ode::{Hybrid, Solver, integrate};
+use cfm_core::ode::{Solver, integrate, integrate_span};
 use cfm_core::{ClosedForm, Matrix};
 use cfm_nn::Target;
 use indicatif::ProgressBar;
@@ -21,8 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use cfm_core::datasets::ImageData;
 
-use super::learned::{self, Evaluator};
-use crate::claims::{Claim, Measured};
+use super::fig2::DECIDING;
+use super::learned::{self, Evaluator, Param};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::LabelledImages;
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, mean, num, pct};
@@ -46,6 +47,7 @@ pub const IMAGE: &str = "image";
 struct CellConfig {
     data: ImageData,
     steps: u64,
+    param: Param,
     noises: usize,
     highlighted: usize,
     taus: Vec<f64>,
@@ -53,37 +55,28 @@ struct CellConfig {
 }
 
 fn plan(profile: Profile) -> Fig3Plan {
-    let cell = match profile {
-        Profile::Smoke => CellConfig {
-            data: ImageData::Digits,
-            steps: 200,
-            noises: 32,
-            highlighted: 2,
-            taus: grid(0.25, 1.0),
-            euler_steps: 100,
-        },
-        Profile::Quick => CellConfig {
-            data: ImageData::Digits,
-            steps: 4000,
-            noises: 256,
-            highlighted: 4,
-            taus: grid(0.05, 1.0),
-            euler_steps: 100,
-        },
-        Profile::Paper => CellConfig {
-            data: ImageData::Cifar10,
-            steps: 500_000,
-            noises: 256,
-            highlighted: 4,
-            taus: grid(0.05, 1.0),
-            euler_steps: 100,
-        },
+    let cell = |data: ImageData, noises, highlighted, taus: Vec<f64>| {
+        // The full-split model of Fig. 2 where its plan has one; the paper profile trains its own.
+        let (steps, reuse) = match super::fig2::full_split_run(profile, data) {
+            Some((label, steps)) => (steps, Some(label)),
+            None => (500_000, None),
+        };
+        (CellConfig { data, steps, param: DECIDING, noises, highlighted, taus, euler_steps: 100 }, reuse)
     };
-    Fig3Plan { cells: vec![cell], profile }
+    let cells = match profile {
+        Profile::Smoke => vec![cell(ImageData::Digits, 32, 2, grid(0.25, 1.0))],
+        Profile::Quick => vec![
+            cell(ImageData::FashionMnist, 256, 4, grid(0.05, 1.0)),
+            cell(ImageData::Digits, 256, 4, grid(0.05, 1.0)),
+        ],
+        Profile::Paper => vec![cell(ImageData::Cifar10, 256, 4, grid(0.05, 1.0))],
+    };
+    Fig3Plan { cells, profile }
 }
 
 struct Fig3Plan {
-    cells: Vec<CellConfig>,
+    /// Each cell, with the Fig. 2 cell whose model it reuses.
+    cells: Vec<(CellConfig, Option<String>)>,
     profile: Profile,
 }
 
@@ -91,70 +84,81 @@ impl CellConfig {
     fn rows(&self) -> usize {
         self.taus.len() * (3 + self.highlighted * (1 + self.data.shape().dim()))
     }
-}
 
-/// The label of fig2's cell that trains the full-split model this figure reuses.
-fn fig2_cell(c: &CellConfig, profile: Profile) -> String {
-    let width = match learned::network(profile, None) {
-        cfm_nn::ModelConfig::Mlp(m) => m.width,
-        cfm_nn::ModelConfig::UNet(_) => 0,
-    };
-    format!("{} n={} width={width}", c.data.name(), c.data.sizes().0)
+    /// The network's training run (Fig. 2's full-split run).
+    fn train(&self, profile: Profile, seed: u64) -> cfm_nn::TrainConfig {
+        let n = self.data.sizes().0;
+        let mut c =
+            learned::train_config(profile, learned::network(profile, None), Target::Cfm, self.steps, seed, n);
+        self.param.apply(&mut c);
+        c
+    }
 }
 
 impl Plan for Fig3Plan {
-    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
-        let per_step = if self.profile == Profile::Paper { 0.1 } else { 0.005 };
-        let fig2 = crate::figure::cells(&super::fig2::Fig2, ctx)?;
+    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
         Ok(self
             .cells
             .iter()
-            .map(|c| {
-                let cost = c.steps as f64 * per_step + 10.0;
-                let cell = CellSpec::new(c.data.name(), c, cost, c.rows()).reading([c.data]);
-                // Fig. 2 trains the same full-split model when its plan has the same run.
-                let label = fig2_cell(c, self.profile);
-                let steps =
-                    fig2.iter().find(|f| f.label == label).and_then(|f| f.config.get("steps")?.as_u64());
-                if steps == Some(c.steps) { cell.after("fig2", label) } else { cell }
+            .map(|(c, reuse)| {
+                let (n, shape) = (c.data.sizes().0, c.data.shape());
+                let train = c.train(self.profile, 0);
+                let closed = super::fig1c::closed_form_cost(n, shape.dim(), c.noises, c.euler_steps);
+                let network = c.taus.len() as f64
+                    * learned::sampling_seconds(
+                        &train.model,
+                        shape.dim(),
+                        Some(shape),
+                        c.noises,
+                        c.euler_steps / 2,
+                    );
+                let knn = c.taus.len() as f64 * super::fig1c::closed_form_cost(n, shape.dim(), c.noises, 1);
+                let training = match reuse {
+                    Some(_) => 0.0,
+                    None => c.steps as f64 * learned::step_seconds(&train, shape.dim(), Some(shape)),
+                };
+                let cell = CellSpec::new(c.data.name(), c, closed + network + knn + training + 5.0, c.rows())
+                    .reading([c.data]);
+                match reuse {
+                    Some(label) => cell.after("fig2", label.clone()),
+                    None => cell,
+                }
             })
             .collect())
     }
     fn caption(&self) -> String {
-        let c = &self.cells[0];
+        let data: Vec<String> = self
+            .cells
+            .iter()
+            .map(|(c, _)| format!("{} ({} training images)", c.data.name(), c.data.sizes().0))
+            .collect();
+        let (c, reuse) = &self.cells[0];
         let net = match self.profile {
             Profile::Paper => "the paper's U-Net",
             _ => "an MLP on flattened images",
         };
         format!(
-            "{} fixed noises integrated with Euler ({} steps) following the closed form over the {} training \
-             images of {} on [0, tau) and a CFM-trained network ({net}, {} steps, the full-split model of Fig. 2) \
-             on [tau, 1). Top: mean distance to the nearest training image, in pixels (L2) and in classifier \
-             features (stand-ins for min-LPIPS), with {} highlighted noises. Bottom: those samples across tau. \
-             The paper: CIFAR-10 and CelebA-64 (not supported here).",
+            "{} fixed noises integrated with Euler ({} steps) following the closed form over the training images \
+             on [0, tau) and a CFM-trained network ({net}, {} output, {} steps{}) on [tau, 1); the closed-form \
+             trajectory of each noise is integrated once and reused for every tau. Top: mean distance to the \
+             nearest training image, in pixels (L2) and in classifier features (stand-ins for min-LPIPS), with {} \
+             highlighted noises. Bottom: those samples across tau. Data: {}. The paper: CIFAR-10 and CelebA-64 \
+             (not supported here).",
             c.noises,
             c.euler_steps,
-            c.data.sizes().0,
-            c.data.name(),
+            c.param.name(),
             c.steps,
-            c.highlighted
+            if reuse.is_some() { ", the full-split model of Fig. 2" } else { "" },
+            c.highlighted,
+            data.join(", ")
         )
     }
     fn settings(&self) -> Vec<Setting> {
-        let c = &self.cells[0];
+        let (c, _) = &self.cells[0];
         let shape = c.data.shape();
-        let n = c.data.sizes().0;
-        let train = learned::train_config(
-            self.profile,
-            learned::network(self.profile, None),
-            Target::Cfm,
-            c.steps,
-            0,
-            n,
-        );
         learned::settings(
             &PAPER,
-            &train,
+            &c.train(self.profile, 0),
             shape.dim(),
             Some(shape),
             c.noises,
@@ -209,6 +213,7 @@ impl Figure for Fig3 {
                         the training set drops; from tau ~ 0.4 the output is essentially the tau = 1 training image.",
             paper: "Fig. 3, CIFAR-10 and CelebA-64: transition between tau ~ 0.2 and ~ 0.4",
             on: &["cifar10", "fashion-mnist", "mnist", "digits"],
+            reads: &[],
             check: c7,
         }]
     }
@@ -241,14 +246,7 @@ impl Figure for Fig3 {
         let set = LabelledImages::load(ctx, cfg.data)?;
         let evaluator = Evaluator::new(ctx, &set)?;
         let n = set.train.rows();
-        let config = learned::train_config(
-            ctx.profile,
-            learned::network(ctx.profile, None),
-            Target::Cfm,
-            cfg.steps,
-            ctx.train_seed(0),
-            n,
-        );
+        let config = cfg.train(ctx.profile, ctx.train_seed(0));
         let trained = learned::train(ctx, &config, &set.train, Some(set.shape), &set.identity(n))?;
         let network = trained.field()?;
         let closed = ClosedForm::new(set.train.clone())?;
@@ -256,12 +254,22 @@ impl Figure for Fig3 {
         let d = set.train.cols();
         let x0 =
             Matrix::from_vec(cfg.noises, d, ctx.stream("fig3").derive("noise").normal_vec(cfg.noises * d))?;
+        // The closed-form part of every tau is a prefix of one closed-form trajectory.
+        let euler = Solver::Euler { steps: cfg.euler_steps };
+        let trajectory = integrate(&closed, &x0, euler, true)?.trajectory;
         let name = cfg.data.name();
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.taus.len() as u64);
         for &tau in &cfg.taus {
-            let hybrid = Hybrid { first: &closed, second: &network, tau };
-            let x = integrate(&hybrid, &x0, Solver::Euler { steps: cfg.euler_steps }, false)?.x;
+            // The first grid time at or after tau: the network's part starts there.
+            let k = trajectory.iter().position(|(t, _)| *t >= tau).unwrap_or(cfg.euler_steps);
+            let x = if k >= cfg.euler_steps {
+                trajectory[cfg.euler_steps].1.clone()
+            } else {
+                let (t, start) = &trajectory[k];
+                integrate_span(&network, start, Solver::Euler { steps: cfg.euler_steps - k }, *t, 1.0, false)?
+                    .x
+            };
             let pixel = knn(&x, &set.train, 1, false)?;
             let feature = knn(&evaluator.features(&x)?, &train_features, 1, false)?;
             let mem = memorization(&x, &set.train, COPY_THRESHOLD)?;
@@ -284,7 +292,8 @@ impl Figure for Fig3 {
 /// larger tau. With `D(tau)` the mean pixel distance and `N = (D - D(1)) / (D(0) - D(1))`:
 /// `tau_novel` is the last tau of the initial run with `N >= 0.8`, `tau_copy` the first tau
 /// from which `N <= 0.1` for good.
-fn c7(df: &DataFrame, dataset: &str) -> Result<Measured> {
+fn c7(e: &Evidence, dataset: &str) -> Result<Measured> {
+    let df = &e.table;
     let rows = filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", MEAN_PIXEL_DISTANCE)?;
     let (taus, d) = (f64s(&rows, "tau")?, f64s(&rows, "value")?);
     if taus.len() < 3 {

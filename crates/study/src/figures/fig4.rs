@@ -36,13 +36,13 @@
 
 use cfm_core::datasets::ImageData;
 use cfm_core::efm::RefMode;
-use cfm_nn::{ModelConfig, Target, TrainConfig, TrainSet, Trainer, UNetConfig};
+use cfm_nn::{ModelConfig, Target, TrainConfig, UNetConfig};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 use super::learned::{self, Evaluator};
-use crate::claims::{Claim, Measured};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{LabelledImages, identity};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{mean_sd, num};
@@ -53,6 +53,8 @@ use crate::{Context, Error, Profile, Result, row};
 pub const COLUMNS: [&str; 8] = ["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"];
 /// The `metric` of the feature classifier's test accuracy (one row per cell, epoch 0, step 0).
 pub const CLASSIFIER_ACCURACY: &str = "classifier_accuracy";
+/// The `metric` of the run's learning-rate warm-up, in steps (one row per cell, epoch 0, step 0).
+pub const WARMUP_STEPS: &str = "warmup_steps";
 
 /// Bumped when a cell's computation changes. `table1` shares these cells (same cache
 /// namespace), so it reports the same revision.
@@ -86,12 +88,13 @@ impl Method {
         }
     }
 
-    /// The regression target on `n` training points (EFM with `min(M, n)` paper-mode references).
+    /// The regression target on `n` training points: EFM with the official code's references,
+    /// the minibatch plus `min(M, n)` extra training points (its "EFM-M").
     pub fn target(self, n: usize) -> Target {
         match self {
             Method::Cfm => Target::Cfm,
             Method::OtCfm => Target::OtCfm,
-            Method::Efm { m } => Target::Efm { m: m.min(n), refs: RefMode::Paper },
+            Method::Efm { m } => Target::Efm { m: m.min(n), refs: RefMode::Official },
         }
     }
 }
@@ -119,6 +122,8 @@ pub struct RunConfig {
 
 /// The training budget of one dataset at a profile, decided before any run.
 pub struct Budget {
+    /// Replicates (training seeds) of each method.
+    pub replicates: u64,
     data: ImageData,
     methods: Vec<Method>,
     steps: u64,
@@ -143,31 +148,47 @@ fn efm(ms: &[usize]) -> impl Iterator<Item = Method> + '_ {
 pub fn budgets(profile: Profile) -> Vec<Budget> {
     match profile {
         Profile::Smoke => vec![Budget {
+            replicates: 1,
             data: ImageData::Digits,
             methods: vec![Method::Cfm, Method::Efm { m: 128 }],
             steps: 200,
             epochs: vec![1, 5, 10],
         }],
-        Profile::Quick => vec![Budget {
-            data: ImageData::Digits,
-            methods: [Method::Cfm, Method::OtCfm].into_iter().chain(efm(&[128, 256, 1000])).collect(),
-            steps: 4000,
-            epochs: vec![1, 2, 3, 4, 5, 10, 15, 20, 25, 50, 100, 200],
-        }],
+        Profile::Quick => vec![
+            Budget {
+                replicates: 3,
+                data: ImageData::Digits,
+                methods: [Method::Cfm, Method::OtCfm].into_iter().chain(efm(&[128, 256, 1000])).collect(),
+                steps: 4000,
+                epochs: vec![1, 2, 3, 4, 5, 10, 15, 20, 25, 50, 100, 200],
+            },
+            // Table 2's methods and Fig. 4's OT-CFM on Fashion-MNIST, 10 epochs (its first two
+            // columns), one replicate: about 50 s of one core per run (d = 784, 4688 steps).
+            Budget {
+                replicates: 1,
+                data: ImageData::FashionMnist,
+                methods: [Method::Cfm, Method::OtCfm].into_iter().chain(efm(&[128, 256, 512])).collect(),
+                steps: steps_for_epochs(10, 60_000, 128),
+                epochs: vec![1, 2, 5, 10],
+            },
+        ],
         Profile::Paper => vec![
             Budget {
+                replicates: 1,
                 data: ImageData::Cifar10,
                 methods: [Method::Cfm, Method::OtCfm].into_iter().chain(efm(&[128, 256, 1000])).collect(),
                 steps: 500_000,
                 epochs: vec![1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
             },
             Budget {
+                replicates: 1,
                 data: ImageData::Mnist,
                 methods: [Method::Cfm].into_iter().chain(efm(&[128, 256, 1024])).collect(),
                 steps: steps_for_epochs(25, 60_000, 128),
                 epochs: TABLE1_EPOCHS.to_vec(),
             },
             Budget {
+                replicates: 1,
                 data: ImageData::FashionMnist,
                 methods: [Method::Cfm].into_iter().chain(efm(&[128, 256, 512])).collect(),
                 steps: steps_for_epochs(200, 60_000, 128),
@@ -197,14 +218,6 @@ pub fn network(profile: Profile, data: ImageData) -> ModelConfig {
     }
 }
 
-/// Replicates (training seeds) per run at a profile.
-fn replicates(profile: Profile) -> u64 {
-    match profile {
-        Profile::Quick => 3,
-        Profile::Smoke | Profile::Paper => 1,
-    }
-}
-
 /// Samples per evaluation and Euler steps per sample at a profile.
 fn sampling(profile: Profile) -> (usize, usize) {
     match profile {
@@ -222,7 +235,7 @@ pub fn runs(ctx: &Context) -> Vec<RunConfig> {
     for b in budgets(profile) {
         let n_train = b.data.sizes().0;
         for &method in &b.methods {
-            for replicate in 0..replicates(profile) {
+            for replicate in 0..b.replicates {
                 let model = network(profile, b.data);
                 let seed = ctx.train_seed(replicate);
                 let train =
@@ -260,29 +273,18 @@ pub fn schedule(cfg: &RunConfig) -> Vec<(f64, u64)> {
     out
 }
 
-/// Estimated seconds of a run on 2 CPU cores (MLP; GPU-scale guess for the U-Net).
+/// Estimated seconds of a run on one core (MLP; GPU-scale guess for the U-Net).
 fn cost(cfg: &RunConfig) -> f64 {
     let image = cfg.data.shape();
-    let d = image.dim() as f64;
-    let params = cfg.train.model.param_count(image.dim(), Some(image)).unwrap_or(0) as f64;
-    let b = cfg.train.batch_size as f64;
-    let (step, forward) = match cfg.train.model {
-        ModelConfig::Mlp(_) => (1e-3 + 6.0 * b * params / 5e10, 2.0 * params / 5e10),
-        ModelConfig::UNet(_) => (0.3, 4e-4),
-    };
-    let target = match cfg.train.target {
-        Target::Cfm => 0.0,
-        Target::OtCfm => b * b * d * 2e-9 + 2e-3,
-        Target::Efm { m, .. } => b * m as f64 * d * 2e-9,
-    };
-    let evals = schedule(cfg).len() as f64 * cfg.samples as f64 * cfg.euler_steps as f64 * forward;
-    cfg.train.steps as f64 * (step + target) + evals + 1.0
+    let evals = schedule(cfg).len() as f64
+        * learned::sampling_seconds(&cfg.train.model, image.dim(), Some(image), cfg.samples, cfg.euler_steps);
+    cfg.train.steps as f64 * learned::step_seconds(&cfg.train, image.dim(), Some(image)) + evals + 2.0
 }
 
 /// The cell of a run.
 pub fn cell(cfg: &RunConfig) -> CellSpec {
     let label = format!("{} {} seed={}", cfg.data.name(), cfg.method.label(), cfg.replicate);
-    CellSpec::new(label, cfg, cost(cfg), 1 + METRICS.len() * schedule(cfg).len()).reading([cfg.data])
+    CellSpec::new(label, cfg, cost(cfg), 2 + METRICS.len() * schedule(cfg).len()).reading([cfg.data])
 }
 
 /// Trains one run step by step, evaluating at its schedule; the rows of the table.
@@ -300,7 +302,6 @@ pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFram
     let identity = identity(cfg.data, cfg.n_train);
     let eval = Evaluator::new(ctx, &set)?;
     let noise = ctx.stream("fig4").derive("noise").derive_index(cfg.replicate);
-    let mut trainer = Trainer::new(&cfg.train, &points, Some(set.shape), &cfm_nn::default_device()?)?;
     let (name, method, seed) = (cfg.data.name(), cfg.method.label(), cfg.replicate);
     let m = match cfg.train.target {
         Target::Efm { m, .. } => m,
@@ -308,29 +309,29 @@ pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFram
     };
     let mut table = TableBuilder::new(&COLUMNS);
     table.push(row![name, method.clone(), m, seed, 0.0, 0u64, CLASSIFIER_ACCURACY, eval.accuracy()]);
-    bar.set_length(cfg.train.steps);
-    let mut last = None;
-    for (epoch, step) in schedule(cfg) {
-        while trainer.steps_done() < step {
-            trainer.step()?;
-            bar.inc(1);
-        }
-        let model = trainer.model(&identity)?;
-        let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
-        let d = eval.distances(&samples)?;
-        for (metric, v) in
-            METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
-        {
-            table.push(row![name, method.clone(), m, seed, epoch, step, metric, v]);
-        }
-        last = Some(model);
-    }
-    let model = last.expect("the schedule ends at the last step");
-    let set = TrainSet { points: &points, image: Some(set.shape), identity: &identity };
-    let dir = cfm_nn::model_dir(&ctx.cache_dir, &cfg.train, &set)?;
-    if !cfm_nn::TrainedModel::exists(&dir) {
-        model.save(&dir)?;
-    }
+    table.push(row![name, method.clone(), m, seed, 0.0, 0u64, WARMUP_STEPS, cfg.train.adam.warmup as f64]);
+    let plan = schedule(cfg);
+    let steps: Vec<u64> = plan.iter().map(|p| p.1).collect();
+    learned::train_evaluated(
+        ctx,
+        &cfg.train,
+        &points,
+        Some(set.shape),
+        &identity,
+        &steps,
+        bar,
+        |step, model| {
+            let epoch = plan.iter().find(|p| p.1 == step).expect("a scheduled step").0;
+            let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
+            let d = eval.distances(&samples)?;
+            for (metric, v) in
+                METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
+            {
+                table.push(row![name, method.clone(), m, seed, epoch, step, metric, v]);
+            }
+            Ok(())
+        },
+    )?;
     table.finish()
 }
 
@@ -351,24 +352,24 @@ impl Plan for Fig4Plan {
                 let batch = TrainConfig::paper_batch(n);
                 let methods: Vec<String> = b.methods.iter().map(|m| m.label()).collect();
                 format!(
-                    "{} ({n} training images; {}; {} steps of {batch}, {:.0} epochs; {})",
+                    "{} ({n} training images; {}; {} steps of {batch}, {:.0} epochs; {}; {} replicate(s))",
                     b.data.name(),
                     learned::describe(&network(self.profile, b.data)),
                     b.steps,
                     b.steps as f64 * batch as f64 / n as f64,
-                    methods.join(", ")
+                    methods.join(", "),
+                    b.replicates
                 )
             })
             .collect();
         format!(
             "Fréchet distance of generated images to the training and to the test images, in the feature \
              space of a classifier trained here (stands in for Inception and DINOv2) and in pixel space, \
-             against training epochs (one epoch = n / 128 steps), for CFM, OT-CFM and EFM-M (paper \
-             references: b_1 = x1 plus M - 1 distinct uniform others; M capped at the training-set size, \
-             the table's m column is the M used). Runs: {}; {} replicate(s) each; {samples} samples per \
-             evaluation, Euler with {euler} steps from the EMA weights. Same budget for every method.",
-            per.join("; "),
-            replicates(self.profile)
+             against training epochs (one epoch = n / 128 steps), for CFM, OT-CFM and EFM-M (the official \
+             code's references: the minibatch's x1 plus M extra uniform training points, B + M in all; the \
+             table's m column is the M used). Runs: {}; {samples} samples per evaluation, Euler with {euler} \
+             steps from the EMA weights. Same budget for every method.",
+            per.join("; ")
         )
     }
     fn settings(&self) -> Vec<Setting> {
@@ -378,8 +379,22 @@ impl Plan for Fig4Plan {
         let (samples, euler) = sampling(self.profile);
         let train =
             learned::train_config(self.profile, network(self.profile, b.data), Target::Cfm, b.steps, 0, n);
-        let seeds = format!("{} replicates of the root seed", replicates(self.profile));
-        learned::settings(&PAPER, &train, shape.dim(), Some(shape), samples, euler, &seeds)
+        let seeds = format!("{} replicates of the root seed", b.replicates);
+        let mut rows = learned::settings(&PAPER, &train, shape.dim(), Some(shape), samples, euler, &seeds);
+        let ms: Vec<String> = b
+            .methods
+            .iter()
+            .filter_map(|m| match m {
+                Method::Efm { m } => Some(format!("{:.2}", (train.batch_size + m) as f64 / n as f64)),
+                _ => None,
+            })
+            .collect();
+        rows.push(Setting::new(
+            "EFM references / n, (B + M) / n",
+            "0.023 at most (CIFAR-10, EFM-1000: (128 + 1000) / 50000)",
+            ms.join(", "),
+        ));
+        rows
     }
 }
 
@@ -433,6 +448,7 @@ impl Figure for Fig4 {
             paper: "Fig. 4 (CIFAR-10, CelebA-64: EFM-128/256/1000 below CFM and OT-CFM in FID, Inception and \
                     DINOv2, train and test); Tables 1-2 (MNIST, Fashion-MNIST: EFM below CFM at every epoch)",
             on: &[],
+            reads: &[],
             check: c8,
         }]
     }
@@ -478,7 +494,8 @@ fn efm_m(method: &str) -> Option<usize> {
 /// `mean(EFM-M) <= mean(X) + spread` for X = CFM and OT-CFM (where trained), and the largest M
 /// satisfies `mean(EFM-max) <= mean(EFM-min) + spread`. The paper's "no further change beyond
 /// M ~ 1000" is not tested: no run uses more than 1024 references.
-fn c8(df: &DataFrame, _: &str) -> Result<Measured> {
+fn c8(e: &Evidence, _: &str) -> Result<Measured> {
+    let df = &e.table;
     let mut pass = true;
     let mut lines = Vec::new();
     for name in distinct(df, "dataset")? {
@@ -532,7 +549,7 @@ mod tests {
     #[test]
     fn schedule_is_the_closest_steps_then_the_last() {
         let quick = runs(&Context::new(Profile::Quick, "unused"));
-        assert_eq!(quick.len(), 15);
+        assert_eq!(quick.len(), 20);
         let s = schedule(&quick[0]);
         let steps: Vec<u64> = s.iter().map(|p| p.1).collect();
         assert_eq!(steps, vec![12, 23, 35, 47, 59, 117, 176, 234, 293, 586, 1172, 2344, 4000]);
@@ -563,7 +580,7 @@ mod tests {
 
     #[test]
     fn m_is_capped_at_the_training_set() {
-        assert_eq!(Method::Efm { m: 1000 }.target(500), Target::Efm { m: 500, refs: RefMode::Paper });
+        assert_eq!(Method::Efm { m: 1000 }.target(500), Target::Efm { m: 500, refs: RefMode::Official });
         assert_eq!(efm_m("EFM-1024"), Some(1024));
     }
 }

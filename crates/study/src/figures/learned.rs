@@ -12,9 +12,43 @@ use cfm_nn::{
     Target, TrainConfig, TrainSet, TrainedModel, UNetConfig,
 };
 
+use serde::{Deserialize, Serialize};
+
 use crate::data::LabelledImages;
 use crate::figure::Setting;
 use crate::{Context, Profile, Result};
+
+/// The parameterizations of the networks of the trained figures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Param {
+    /// The network outputs the velocity; unweighted loss (the paper's U-Net).
+    Velocity,
+    /// The network predicts `x1`, `u = (x1_hat - x) / (1 - t)`, loss weighted by `(1 - t)^2`
+    /// (the official code's `decoupled` and `rescaled`): `||x1_hat - x1||^2` for CFM.
+    X1,
+}
+
+impl Param {
+    /// Both, velocity first.
+    pub const ALL: [Param; 2] = [Param::Velocity, Param::X1];
+
+    /// Name in tables (`velocity`, `x1`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::Velocity => "velocity",
+            Param::X1 => "x1",
+        }
+    }
+
+    /// Sets `config`'s output and loss weighting.
+    pub fn apply(self, config: &mut TrainConfig) {
+        (config.output, config.rescaled) = match self {
+            Param::Velocity => (cfm_nn::Output::Velocity, false),
+            Param::X1 => (cfm_nn::Output::X1, true),
+        };
+    }
+}
 
 /// The velocity network of a profile: an MLP on flattened images on the CPU profiles (the
 /// U-Net's convolutions are too slow on CPU), the paper's U-Net in the paper profile.
@@ -59,6 +93,95 @@ pub fn train(
     let set = TrainSet { points, image: shape, identity };
     let run = RunOptions { progress: ctx.progress, checkpoint_every: 1000 };
     Ok(cfm_nn::train(config, &set, &ctx.cache_dir, &run)?)
+}
+
+/// Trains `config` on `points` one step at a time, calling `at(step, model)` with the model as
+/// it is after each step of `checkpoints` (increasing; the last one must be `config.steps`),
+/// and returns the final model, which is also saved where [`cfm_nn::model_dir`] points, so that
+/// figures with the same configuration load it instead of training again. The run is the one
+/// [`cfm_nn::train`] makes for `config` (same trainer, bit-identical weights); evaluating at the
+/// checkpoints does not touch the training state.
+#[allow(clippy::too_many_arguments)]
+pub fn train_evaluated(
+    ctx: &Context,
+    config: &TrainConfig,
+    points: &Matrix,
+    shape: Option<ImageShape>,
+    identity: &str,
+    checkpoints: &[u64],
+    bar: &indicatif::ProgressBar,
+    mut at: impl FnMut(u64, &TrainedModel) -> Result<()>,
+) -> Result<TrainedModel> {
+    if checkpoints.last() != Some(&config.steps) || checkpoints.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(crate::Error::invalid(format!(
+            "checkpoints {checkpoints:?} must increase to the last step {}",
+            config.steps
+        )));
+    }
+    let mut trainer = cfm_nn::Trainer::new(config, points, shape, &cfm_nn::default_device()?)?;
+    bar.set_length(config.steps);
+    let mut last = None;
+    for &step in checkpoints {
+        while trainer.steps_done() < step {
+            trainer.step()?;
+            bar.inc(1);
+        }
+        let model = trainer.model(identity)?;
+        at(step, &model)?;
+        last = Some(model);
+    }
+    let model = last.expect("at least one checkpoint");
+    let set = TrainSet { points, image: shape, identity };
+    let dir = cfm_nn::model_dir(&ctx.cache_dir, config, &set)?;
+    if !TrainedModel::exists(&dir) {
+        model.save(&dir)?;
+    }
+    Ok(model)
+}
+
+/// The checkpoints `first, 2 first, 4 first, ...` below `last`, then `last` (a log grid).
+pub fn log_checkpoints(first: u64, last: u64) -> Vec<u64> {
+    let mut out: Vec<u64> =
+        std::iter::successors(Some(first.max(1)), |s| Some(s * 2)).take_while(|&s| s < last).collect();
+    out.push(last);
+    out
+}
+
+/// Estimated seconds of one training step of `config` on data of dimension `d` (one core of
+/// this kind of machine: the MLP's passes run at about 40 GFLOP/s over their `6 B params`
+/// operations; a guess at GPU scale for the U-Net), EFM or OT targets included.
+pub fn step_seconds(config: &TrainConfig, d: usize, image: Option<ImageShape>) -> f64 {
+    let params = config.model.param_count(d, image).unwrap_or(0) as f64;
+    let b = config.batch_size as f64;
+    let step = match config.model {
+        ModelConfig::Mlp(_) => 3e-4 + 6.0 * b * params / 4e10,
+        ModelConfig::UNet(_) => 0.3,
+    };
+    let target = match config.target {
+        Target::Cfm => 0.0,
+        Target::OtCfm => b * b * d as f64 * 2e-9 + 2e-3,
+        Target::Efm { m, refs } => match refs {
+            cfm_core::efm::RefMode::Paper => b * m as f64 * d as f64 * 2e-9,
+            cfm_core::efm::RefMode::Official => 4.0 * b * (b + m as f64) * d as f64 / 5e10,
+        },
+    };
+    step + target
+}
+
+/// Estimated seconds to draw `samples` samples with `euler_steps` steps from `model`.
+pub fn sampling_seconds(
+    model: &ModelConfig,
+    d: usize,
+    image: Option<ImageShape>,
+    samples: usize,
+    euler_steps: usize,
+) -> f64 {
+    let params = model.param_count(d, image).unwrap_or(0) as f64;
+    let per_row = match model {
+        ModelConfig::Mlp(_) => 2.0 * params / 5e10,
+        ModelConfig::UNet(_) => 4e-4,
+    };
+    per_row * (samples * euler_steps) as f64
 }
 
 /// `n` samples from `field`: Euler with `steps` steps from noise drawn from `s`.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use cfm_core::datasets::ImageData;
 
-use crate::claims::{Claim, Measured};
+use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{DataSpec, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::num;
@@ -131,6 +131,7 @@ impl Figure for Prop2 {
                         independently gives a biased estimator.",
             paper: "Prop. 2 (i)-(iii), proved, not measured, in the paper",
             on: &[],
+            reads: &[],
             check: c9,
         }]
     }
@@ -259,7 +260,8 @@ fn moments(est: &Matrix, exact: &[f64]) -> (f64, f64, f64) {
 
 /// C9: unbiasedness (z <= 3 everywhere), variance <= 1.1 x that of u_cond, and a biased variant
 /// (z > 3 at t = 0.5 for every M <= 16).
-fn c9(df: &DataFrame, _: &str) -> Result<Measured> {
+fn c9(e: &Evidence, _: &str) -> Result<Measured> {
+    let df = &e.table;
     let stat = |est: &str, s: &str| -> Result<DataFrame> {
         filter_eq(&filter_eq(df, "estimator", est)?, "statistic", s)
     };
