@@ -170,10 +170,17 @@ fn section(
             "**Claims.**\n\n{}\n",
             md(&["claim", "paper", "measured here", "threshold", "verdict"], &rows)
         ));
+        // Each FAIL and INCONCLUSIVE explained: the numbers, then what the regime predicts.
         for o in mine.iter().filter(|o| !hidden(o, opts.volatile)) {
-            if let Some(Decision::Inconclusive(why)) = o.measured.as_ref().map(|m| &m.decision) {
-                out.push_str(&format!("*{} is inconclusive:* {why}\n\n", o.claim.id));
-            }
+            let Some(m) = &o.measured else { continue };
+            let head = match &m.decision {
+                Decision::Pass => continue,
+                Decision::Fail => format!("*{} fails.* Measured: {}.", o.claim.id, m.value),
+                Decision::Inconclusive(why) => {
+                    format!("*{} is inconclusive:* {why}. Measured: {}.", o.claim.id, m.value)
+                }
+            };
+            out.push_str(&format!("{head} {}\n\n", o.claim.regime));
         }
     }
     out.push_str(&format!(

@@ -34,6 +34,10 @@ pub struct Claim {
     pub on: &'static [&'static str],
     /// Other figures whose tables the check reads (the collapse times of the same data, say).
     pub reads: &'static [&'static str],
+    /// What the regime of this reproduction predicts for the claim, and so what a FAIL or an
+    /// INCONCLUSIVE verdict means here: the report prints it under such a verdict, after the
+    /// measured numbers.
+    pub regime: &'static str,
     /// Measures the claim on the figure's table (and those it reads), on the chosen dataset
     /// (`""` when `on` is empty).
     pub check: fn(&Evidence, &str) -> Result<Measured>,

@@ -165,15 +165,34 @@ pub fn predicted(n: usize, delta: f64) -> f64 {
 }
 
 /// The measured collapse time (largest weight) of `dataset` at its largest `n` and its native
-/// resolution (the widest `d`), and the predicted one: the clock of claims C5 and C7.
+/// resolution (the widest `d`), and the predicted one: the clock of claims C5 and C7. The
+/// collapse table names pooled images by resolution (`fashion-mnist-28x28`): the rows of
+/// `dataset` are those named `dataset` or `dataset-<side>x<side>`.
 pub fn collapse_time(df: &DataFrame, dataset: &str) -> Result<(f64, f64)> {
-    let rows = filter_eq(df, "dataset", dataset)?;
-    let (d, n) = (f64s(&rows, "d")?, f64s(&rows, "n")?);
-    let top = d.iter().zip(&n).fold((0.0f64, 0.0f64), |b, (&d, &n)| if (d, n) > b { (d, n) } else { b });
-    if top.0 == 0.0 {
-        return Err(crate::Error::invalid(format!("collapse: no {dataset} rows")));
+    let names: Vec<String> = distinct(df, "dataset")?
+        .into_iter()
+        .filter(|name| {
+            name == dataset
+                || name.strip_prefix(dataset).and_then(|r| r.strip_prefix('-')).is_some_and(|side| {
+                    side.split_once('x').is_some_and(|(a, b)| {
+                        a == b && !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit())
+                    })
+                })
+        })
+        .collect();
+    let mut best: Option<(f64, f64, DataFrame)> = None;
+    for name in names {
+        let rows = filter_eq(df, "dataset", &name)?;
+        for (d, n) in f64s(&rows, "d")?.into_iter().zip(f64s(&rows, "n")?) {
+            if best.as_ref().is_none_or(|b| (d, n) > (b.0, b.1)) {
+                best = Some((d, n, rows.clone()));
+            }
+        }
     }
-    let at = crate::table::filter_near(&crate::table::filter_near(&rows, "d", top.0)?, "n", top.1)?;
+    let Some((d, n, rows)) = best else {
+        return Err(crate::Error::invalid(format!("collapse: no {dataset} rows")));
+    };
+    let at = crate::table::filter_near(&crate::table::filter_near(&rows, "d", d)?, "n", n)?;
     Ok((stat_value(&at, T_STAR_WEIGHT)?, stat_value(&at, T_STAR_PREDICTED)?))
 }
 

@@ -169,6 +169,7 @@ impl Figure for Fig1a {
             paper: "Fig. 1a, 2-D row: cosine histograms spread over [-1, 1] at t = 0.21-0.60",
             on: &["two-moons"],
             reads: &[],
+            regime: "In two dimensions many training points stay within the noise's reach until late, so the posterior over the generating point is spread and u* averages directions that u_cond does not: a FAIL would mean the softmax concentrated early even at d = 2.",
             check: c1,
         }]
     }

@@ -135,6 +135,7 @@ impl Figure for Fig1aMean {
             paper: "CIFAR-10 (d = 3072): aligned before t = 0.2 (Fig. 1a, App. D.2)",
             on: &["cifar10", "mnist", "fashion-mnist", "digits"],
             reads: &[],
+            regime: "The collapse time falls as d grows (t* ~ s / (1 + s), s = sqrt(2 ln n) / Delta, and Delta grows like sqrt(d)): at d = 64 the closed form aligns late, at d = 784 early; a FAIL on real images of high dimension would contradict the paper's point (2).",
             check: c2,
         }]
     }

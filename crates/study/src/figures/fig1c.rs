@@ -167,6 +167,7 @@ impl Figure for Fig1c {
             paper: "Fig. 1c, Imagenette 8x8 to 256x256: the curves shift left as the resolution grows",
             on: &["cifar10", "mnist", "fashion-mnist", "digits"],
             reads: &[],
+            regime: "Average pooling shrinks Delta with the side length, so t* should move earlier from 7x7 to 28x28; a FAIL means the nearest-neighbour gap does not grow with the resolution on these images.",
             check: c3,
         }]
     }

@@ -42,7 +42,7 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 use super::learned::{self, Evaluator};
-use crate::claims::{Claim, Evidence, Measured};
+use crate::claims::{Claim, Decision, Evidence, Measured};
 use crate::data::{LabelledImages, identity};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{mean_sd, num};
@@ -440,17 +440,34 @@ impl Figure for Fig4 {
         run(ctx, &cell.config()?, bar)
     }
     fn claims(&self) -> Vec<Claim> {
-        vec![Claim {
-            id: "C8",
-            figure: "fig4",
-            statement: "EFM is never worse than CFM or OT-CFM (train and test, all embeddings) and improves as M \
-                        grows; beyond M ~ 1000 no further change.",
-            paper: "Fig. 4 (CIFAR-10, CelebA-64: EFM-128/256/1000 below CFM and OT-CFM in FID, Inception and \
-                    DINOv2, train and test); Tables 1-2 (MNIST, Fashion-MNIST: EFM below CFM at every epoch)",
-            on: &[],
-            reads: &[],
-            check: c8,
-        }]
+        let paper = "Fig. 4 (CIFAR-10, CelebA-64: EFM-128/256/1000 below CFM and OT-CFM in FID, Inception and \
+                     DINOv2, train and test); Tables 1-2 (MNIST, Fashion-MNIST: EFM below CFM at every epoch)";
+        let regime = "At M/n of a few per cent the EFM target is close to the noisy CFM target at early times and \
+                      to u* late, so differences between the methods are small next to the spread over seeds; \
+                      with one seed (Fashion-MNIST at the quick profile) a point estimate decides, and the \
+                      reproduction cannot tell a real gap from seed noise.";
+        vec![
+            Claim {
+                id: "C8a",
+                figure: "fig4",
+                statement: "EFM is never worse than CFM or OT-CFM (train and test, all embeddings).",
+                paper,
+                on: &[],
+                reads: &[],
+                regime,
+                check: c8a,
+            },
+            Claim {
+                id: "C8b",
+                figure: "fig4",
+                statement: "EFM improves as M grows (beyond M ~ 1000 no further change: not tested).",
+                paper,
+                on: &[],
+                reads: &[],
+                regime,
+                check: c8b,
+            },
+        ]
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
         let mut headers = vec!["final Fréchet distance (mean ± sd over seeds)"];
@@ -489,22 +506,19 @@ fn efm_m(method: &str) -> Option<usize> {
     method.strip_prefix("EFM-").and_then(|m| m.parse().ok())
 }
 
-/// C8 at the last step of every run: per dataset and panel, with `mean` and `sd` over seeds
-/// and the spread of a comparison `max(sd_a, sd_b)`, every EFM-M satisfies
-/// `mean(EFM-M) <= mean(X) + spread` for X = CFM and OT-CFM (where trained), and the largest M
-/// satisfies `mean(EFM-max) <= mean(EFM-min) + spread`. The paper's "no further change beyond
-/// M ~ 1000" is not tested: no run uses more than 1024 references.
-fn c8(e: &Evidence, _: &str) -> Result<Measured> {
-    let df = &e.table;
-    let mut pass = true;
-    let mut lines = Vec::new();
+/// Per dataset and panel (metric), `(method, mean, sd)` of the last-step values over seeds.
+type Panel = (String, Vec<(String, f64, f64)>);
+
+/// The final-step statistics of every panel of the table.
+fn panels(df: &DataFrame) -> Result<Vec<Panel>> {
+    let mut out = Vec::new();
     for name in distinct(df, "dataset")? {
         let data = filter_eq(df, "dataset", &name)?;
         for metric in METRICS {
             let rows = filter_eq(&data, "metric", metric)?;
             let (methods, seeds, steps, values) =
                 (strs(&rows, "method")?, strs(&rows, "seed")?, f64s(&rows, "step")?, f64s(&rows, "value")?);
-            let mut stats: Vec<(String, f64, f64)> = Vec::new();
+            let mut stats = Vec::new();
             for method in distinct(&rows, "method")? {
                 let mut finals = Vec::new();
                 for seed in distinct(&filter_eq(&rows, "method", &method)?, "seed")? {
@@ -516,29 +530,123 @@ fn c8(e: &Evidence, _: &str) -> Result<Measured> {
                 let (mean, sd) = mean_sd(&finals);
                 stats.push((method, mean, sd));
             }
-            let efms: Vec<&(String, f64, f64)> = stats.iter().filter(|s| efm_m(&s.0).is_some()).collect();
-            if efms.is_empty() {
+            if !stats.iter().any(|s| efm_m(&s.0).is_some()) {
                 return Err(Error::invalid(format!("{name} {metric}: no EFM rows")));
             }
-            let not_worse = |a: &(String, f64, f64), b: &(String, f64, f64)| a.1 <= b.1 + a.2.max(b.2);
-            for base in stats.iter().filter(|s| s.0 == "CFM" || s.0 == "OT-CFM") {
-                pass &= efms.iter().all(|e| not_worse(e, base));
-            }
-            let smallest = efms.iter().min_by_key(|e| efm_m(&e.0)).expect("non-empty");
-            let largest = efms.iter().max_by_key(|e| efm_m(&e.0)).expect("non-empty");
-            pass &= not_worse(largest, smallest);
-            let means: Vec<String> =
-                stats.iter().map(|(m, mean, sd)| format!("{m} {mean:.3}±{sd:.3}")).collect();
-            lines.push(format!("{name} {metric}: {}", means.join(", ")));
+            out.push((format!("{name} {metric}"), stats));
         }
     }
-    Ok(Measured::new(
-        format!("final-step Fréchet distance, mean±sd over seeds: {}", lines.join("; ")),
-        "in every panel, every EFM-M mean <= CFM and OT-CFM means + spread, and the largest M's \
-         mean <= the smallest M's + spread (spread: the larger of the two standard deviations \
-         over seeds; 0 with one seed). Not tested: 'no further change beyond M ~ 1000' (no run \
-         uses more than 1024 references)",
-        pass,
+    Ok(out)
+}
+
+/// How a lower-is-better comparison of `a` against `b` came out, with `spread = max(sd_a,
+/// sd_b)` (0 with one seed): `a` better or equal, worse inside the spread, or worse beyond it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Comparison {
+    NotWorse,
+    InsideSpread,
+    Worse,
+}
+
+fn compare(a: &(String, f64, f64), b: &(String, f64, f64)) -> Comparison {
+    let gap = a.1 - b.1;
+    if gap <= 0.0 {
+        Comparison::NotWorse
+    } else if gap <= a.2.max(b.2) {
+        Comparison::InsideSpread
+    } else {
+        Comparison::Worse
+    }
+}
+
+/// The panels' means as text.
+fn describe_panels(panels: &[Panel]) -> String {
+    let lines: Vec<String> = panels
+        .iter()
+        .map(|(panel, stats)| {
+            let means: Vec<String> =
+                stats.iter().map(|(m, mean, sd)| format!("{m} {mean:.3}±{sd:.3}")).collect();
+            format!("{panel}: {}", means.join(", "))
+        })
+        .collect();
+    format!("final-step Fréchet distance, mean±sd over seeds: {}", lines.join("; "))
+}
+
+/// The verdict of the worst comparison: FAIL when one is worse beyond the spread, INCONCLUSIVE
+/// when the worst is inside it, PASS otherwise.
+fn decide(value: String, threshold: &str, worst: Comparison, inside: Vec<String>) -> Measured {
+    let mut m = Measured::new(value, threshold, worst != Comparison::Worse);
+    if worst == Comparison::InsideSpread {
+        m.decision = Decision::Inconclusive(format!(
+            "the differences {} lie inside the spread over seeds",
+            inside.join(", ")
+        ));
+    }
+    m
+}
+
+/// C8a at the last step of every run: in every panel, no EFM-M is worse than CFM or OT-CFM
+/// (where trained) by more than the spread of the comparison (the larger of the two standard
+/// deviations over seeds); worse inside the spread is INCONCLUSIVE.
+fn c8a(e: &Evidence, _: &str) -> Result<Measured> {
+    let panels = panels(&e.table)?;
+    let mut worst = Comparison::NotWorse;
+    let mut inside = Vec::new();
+    for (panel, stats) in &panels {
+        for base in stats.iter().filter(|s| s.0 == "CFM" || s.0 == "OT-CFM") {
+            for efm in stats.iter().filter(|s| efm_m(&s.0).is_some()) {
+                let c = compare(efm, base);
+                if c == Comparison::InsideSpread {
+                    inside.push(format!("{panel} {} - {} = {:+.3}", efm.0, base.0, efm.1 - base.1));
+                }
+                worst = worst.max(c);
+            }
+        }
+    }
+    Ok(decide(
+        describe_panels(&panels),
+        "in every panel, every EFM-M mean <= the CFM and OT-CFM means (FAIL when above by more than the \
+         larger of the two standard deviations over seeds, INCONCLUSIVE when above by less; with one seed \
+         the spread is 0)",
+        worst,
+        inside,
+    ))
+}
+
+/// C8b at the last step of every run: in every panel, the EFM with the largest M is below the
+/// one with the smallest M; above it by more than the spread is FAIL, within the spread
+/// (either side) INCONCLUSIVE. The paper's "no further change beyond M ~ 1000" is not tested:
+/// no run uses more than 1024 references.
+fn c8b(e: &Evidence, _: &str) -> Result<Measured> {
+    let panels = panels(&e.table)?;
+    let mut worst = Comparison::NotWorse;
+    let mut inside = Vec::new();
+    for (panel, stats) in &panels {
+        let efms: Vec<&(String, f64, f64)> = stats.iter().filter(|s| efm_m(&s.0).is_some()).collect();
+        let smallest = efms.iter().min_by_key(|e| efm_m(&e.0)).expect("panels have EFM rows");
+        let largest = efms.iter().max_by_key(|e| efm_m(&e.0)).expect("panels have EFM rows");
+        let (gap, spread) = (largest.1 - smallest.1, largest.2.max(smallest.2));
+        // "Improves" needs a gain beyond the spread: a smaller one cannot be told from none.
+        let c = if gap < -spread {
+            Comparison::NotWorse
+        } else if gap > spread {
+            Comparison::Worse
+        } else {
+            Comparison::InsideSpread
+        };
+        if c == Comparison::InsideSpread {
+            inside.push(format!("{panel} {} - {} = {gap:+.3}", largest.0, smallest.0));
+        }
+        worst = worst.max(c);
+    }
+    Ok(decide(
+        describe_panels(&panels),
+        "in every panel, the largest M's mean below the smallest M's by more than the larger of their \
+         standard deviations over seeds (FAIL when above by more than it, INCONCLUSIVE in between; with one \
+         seed the spread is 0, and a tie is INCONCLUSIVE). Not tested: 'no further change beyond M ~ 1000' \
+         (no run uses more than 1024 references)",
+        worst,
+        inside,
     ))
 }
 

@@ -219,6 +219,7 @@ impl Figure for Memorize {
             paper: "Prop. 1 and Sec. 3: the closed-form ODE can only generate training points (distance ~ 0)",
             on: &[],
             reads: &[],
+            regime: "Proposition 1 is exact: integrated accurately, u* ends on a training point; a FAIL means the integration (100 Euler steps, the f64 fallback near t = 1) is not accurate enough, not that the proposition fails.",
             check: c4,
         }]
     }

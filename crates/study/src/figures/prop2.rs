@@ -132,6 +132,7 @@ impl Figure for Prop2 {
             paper: "Prop. 2 (i)-(iii), proved, not measured, in the paper",
             on: &[],
             reads: &[],
+            regime: "Proposition 2 is a theorem: its estimates over many draws must agree within their Monte-Carlo error; a FAIL means an implementation error in the EFM target.",
             check: c9,
         }]
     }
