@@ -9,9 +9,29 @@ cfm := "cargo run --release -q -p cfm-cli --"
 default:
     @just --list
 
-# Regenerate every figure (tables, SVGs, manifest) at a profile: smoke, quick (default) or paper
+# Regenerate every figure (tables, SVGs, manifest) at a profile: smoke, quick (default) or paper.
+# Installs Debian's dataset-fashion-mnist first when it is missing and apt can be used (root, or
+# sudo without a password); elsewhere its cells are reported NOT RUN with the fix.
 reproduce profile="quick" *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [ "{{profile}}" != smoke ] && [ -z "${CFM_DATA_DIR:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
+        if ! command -v apt-get >/dev/null 2>&1; then
+            echo "Fashion-MNIST is missing and there is no apt-get: download it from https://github.com/zalandoresearch/fashion-mnist into <dir>/fashion-mnist and pass --data-dir <dir>; its cells are NOT RUN" >&2
+        elif [ "$(id -u)" = 0 ]; then
+            apt-get install -y dataset-fashion-mnist || (apt-get update && apt-get install -y dataset-fashion-mnist) || true
+        elif sudo -n true 2>/dev/null; then
+            sudo -n apt-get install -y dataset-fashion-mnist || (sudo -n apt-get update && sudo -n apt-get install -y dataset-fashion-mnist) || true
+        else
+            echo "Fashion-MNIST is missing: run 'sudo apt-get install dataset-fashion-mnist' (its cells are NOT RUN until then)" >&2
+        fi
+    fi
     {{cfm}} reproduce --profile {{profile}} {{args}}
+
+# Submit the uncached cells to Slurm, one array task per cell, then a job that collects the
+# figures (e.g. `just slurm --profile paper --cache /shared/cache --gres gpu:1 --dry-run`)
+slurm *args:
+    {{cfm}} slurm {{args}}
 
 # Check the paper's claims against the results tables in figures/data
 verify:

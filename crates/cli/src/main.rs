@@ -4,8 +4,10 @@
 //! `memorization`. Errors are printed once, with the file or flag at fault, and give a
 //! non-zero exit status; no output file is written on error.
 
+mod cells;
 mod compare;
 mod reproduce;
+mod slurm;
 mod tools;
 mod train;
 
@@ -24,6 +26,14 @@ enum Command {
     Reproduce(reproduce::RunArgs),
     /// Same as `reproduce`, meant with `--only FIG`.
     Run(reproduce::RunArgs),
+    /// List every cell: figure, id (its cache key), estimated cost, the cells it reads, and
+    /// whether it is cached.
+    Cells(cells::CellsArgs),
+    /// Compute one cell (`cfm cell FIG ID`) into the cache, unless it is cached.
+    Cell(cells::CellArgs),
+    /// Submit the uncached cells as Slurm job arrays (one task per cell), then a job that
+    /// collects the figures; `--dry-run` prints the scripts and sbatch commands.
+    Slurm(slurm::SlurmArgs),
     /// Re-render the SVGs from the saved results tables.
     Plot(reproduce::PlotArgs),
     /// Write the reproduction report (paper/REPRODUCTION.md) and the README's claims table.
@@ -51,6 +61,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Reproduce(a) | Command::Run(a) => reproduce::reproduce(&a),
+        Command::Cells(a) => cells::list(&a),
+        Command::Cell(a) => cells::run(&a),
+        Command::Slurm(a) => slurm::slurm(&a),
         Command::Plot(a) => reproduce::plot(&a),
         Command::Report(a) => reproduce::report(&a),
         Command::Compare(a) => compare::compare(&a),

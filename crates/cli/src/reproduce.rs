@@ -56,6 +56,11 @@ pub struct RunArgs {
     /// Do not regenerate the report at the end.
     #[arg(long)]
     pub no_report: bool,
+    /// Compute nothing: assemble tables, figures, manifest and report from the cached cells
+    /// (those of `cfm cell` or `cfm slurm`), and list the cells still missing (exit status 1
+    /// if any; a figure with a missing cell is not written, nor the report).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub collect: bool,
 }
 
 impl RunArgs {
@@ -200,6 +205,9 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
         return Ok(());
     }
     check_data(&figs, &ctx)?;
+    if a.collect {
+        return collect(a, &figs, &ctx, &out);
+    }
     let mp = MultiProgress::new();
     for fig in figs {
         let start = Instant::now();
@@ -209,6 +217,35 @@ pub fn reproduce(a: &RunArgs) -> Result<()> {
     }
     if !a.no_report {
         write_report(a.profile, &out)?;
+    }
+    Ok(())
+}
+
+/// `cfm reproduce --collect`: publishes every figure whose cells are all cached (or NOT RUN
+/// for missing data), then the report; lists the cells of the others and fails if there are any.
+fn collect(a: &RunArgs, figs: &[&'static dyn Figure], ctx: &Context, out: &Path) -> Result<()> {
+    let mut missing = 0;
+    for &fig in figs {
+        let (run, uncached) =
+            pipeline::collect_figure(fig, ctx).with_context(|| format!("figure {}", fig.id()))?;
+        if uncached.is_empty() {
+            publish(fig, ctx, out, run)?;
+            continue;
+        }
+        for c in cells(fig, ctx)?.iter().filter(|c| uncached.contains(&c.label)) {
+            println!("missing: {} {} ({})", fig.id(), pipeline::cell_hash(fig, ctx, c), c.label);
+            missing += 1;
+        }
+    }
+    if missing > 0 {
+        bail!(
+            "{missing} cells are not in the cache {} (listed above): compute them with `cfm cell FIG ID` \
+             or `cfm slurm`; their figures and the report were not written",
+            ctx.cache_dir.display()
+        );
+    }
+    if !a.no_report {
+        write_report(a.profile, out)?;
     }
     Ok(())
 }

@@ -94,6 +94,34 @@ pub fn write_atomic_with<E: From<Error>>(
     Ok(())
 }
 
+/// An exclusive lock on a file, held until it is dropped (see [`lock_exclusive`]).
+#[derive(Debug)]
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Takes an exclusive lock on `path` (created if needed, with its folders), waiting while
+/// another holder has it: processes that share a cache (cells of one run, jobs of a cluster)
+/// use it to build each cached artifact once; the first builds, the others wait and then find
+/// it built. The lock is `flock(2)` (std's [`std::fs::File::lock`]), which the kernel releases
+/// when its holder exits however it exits (`kill -9` included), so a dead holder never blocks
+/// the others; each call opens the file anew, so two threads of one process exclude each other
+/// too. The file itself stays (removing it would race with a waiter). On NFS, Linux serves
+/// `flock` by the server's byte-range locks, across nodes.
+pub fn lock_exclusive(path: &Path) -> Result<Lock> {
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    file.lock().map_err(|e| Error::io(path, e))?;
+    Ok(Lock { _file: file })
+}
+
 /// Parses `.npy` bytes.
 pub fn parse_npy(bytes: &[u8]) -> std::result::Result<Matrix, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
@@ -333,5 +361,27 @@ mod tests {
         assert!(bytes.len() == 4096 && bytes.iter().all(|&b| b == bytes[0]));
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left, vec![std::ffi::OsString::from("t.bin")], "no temporary file is left");
+    }
+
+    #[test]
+    fn an_exclusive_lock_makes_others_wait_until_it_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/entry.lock");
+        let held = lock_exclusive(&path).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let _second = lock_exclusive(&path).unwrap();
+                done.load(std::sync::atomic::Ordering::SeqCst)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(!waiter.is_finished(), "the second holder did not wait");
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            drop(held);
+            assert!(waiter.join().unwrap(), "the second holder got the lock before the first dropped it");
+        });
+        // Released: it can be taken again, and the file stays.
+        drop(lock_exclusive(&path).unwrap());
+        assert!(path.is_file());
     }
 }

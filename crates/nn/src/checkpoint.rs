@@ -6,6 +6,8 @@
 //! - Every file is written through [`cfm_core::io::write_atomic_with`] (a unique temporary file
 //!   in the same directory, synced, then renamed into place), so a reader never sees half a file
 //!   and an interrupted write leaves the previous version.
+//! - A directory is built under an exclusive lock ([`lock_dir`]): processes sharing a cache
+//!   (cells run at once, jobs of a cluster) train each model once.
 //! - The training checkpoint is one safetensors file holding the weights (`param.<name>`), the
 //!   Adam moments, the EMA running sums, the step (`meta.step`) and the per-step losses
 //!   (`meta.loss`): everything a resumed run needs to continue bit-identically.
@@ -104,6 +106,16 @@ impl Checkpoint {
 /// The directory `<cache>/<kind>/<hash of key>`.
 pub(crate) fn hashed_dir<T: Serialize>(cache: &Path, kind: &str, key: &T) -> Result<PathBuf> {
     Ok(cache.join(kind).join(&content_hash(key)?[..32]))
+}
+
+/// An exclusive lock on the content-addressed directory `dir` (`flock` on `<dir>.lock`, see
+/// [`cfm_core::io::lock_exclusive`]): held while its content is built, so that processes
+/// sharing a cache build it once; the others wait, then find it built. A holder that dies
+/// releases it.
+pub(crate) fn lock_dir(dir: &Path) -> Result<cfm_core::io::Lock> {
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    Ok(cfm_core::io::lock_exclusive(&dir.with_file_name(name))?)
 }
 
 #[cfg(test)]

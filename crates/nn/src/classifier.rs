@@ -16,7 +16,9 @@ use cfm_core::{Matrix, Stream};
 use serde::{Deserialize, Serialize};
 
 use crate::adam::{Adam, AdamConfig};
-use crate::checkpoint::{FORMAT_VERSION, hashed_dir, load_tensors, read_json, save_tensors, write_json};
+use crate::checkpoint::{
+    FORMAT_VERSION, hashed_dir, load_tensors, lock_dir, read_json, save_tensors, write_json,
+};
 use crate::init::{seeded_builder, sorted_vars};
 use crate::models::classifier::FeatureNet;
 use crate::models::layers::to_tensor;
@@ -111,7 +113,8 @@ struct ClassifierKey<'a> {
 
 impl Classifier {
     /// Trains `config` on `train`, measures it on `test`, and caches it under
-    /// `<cache>/classifiers/<hash>`; returns the cached classifier when it is already there.
+    /// `<cache>/classifiers/<hash>`; returns the cached classifier when it is already there
+    /// (under an exclusive lock on the directory: one process trains, the others wait and load).
     pub fn train(
         config: &ClassifierConfig,
         train: Labelled,
@@ -145,6 +148,8 @@ impl Classifier {
             dim,
         };
         let dir = hashed_dir(cache, "classifiers", &key)?;
+        // Cells sharing the cache train the classifier once; the others wait, then load it.
+        let _lock = lock_dir(&dir)?;
         if dir.join(WEIGHTS_FILE).is_file() {
             return Self::load(&dir);
         }

@@ -19,7 +19,7 @@ pub use batch::{Batch, Epochs, make_batch, regression_target};
 pub use config::{Target, TimeWindow, TrainConfig};
 pub use trainer::{StepReport, Trainer};
 
-use crate::checkpoint::{FORMAT_VERSION, hashed_dir, write_json};
+use crate::checkpoint::{FORMAT_VERSION, hashed_dir, lock_dir, write_json};
 use crate::models::ImageShape;
 use crate::trained::TrainedModel;
 use crate::{Error, Result};
@@ -90,9 +90,14 @@ pub fn model_dir(cache: &Path, config: &TrainConfig, data: &TrainSet) -> Result<
 /// `checkpoint_every` steps while training, and the finished model ([`TrainedModel::save`]),
 /// after which the checkpoint is removed. An interrupted run resumes from its checkpoint and
 /// ends bit-identical to an uninterrupted one (same machine, same thread count).
+/// Training holds an exclusive lock on the directory (`<hash>.lock`, released when the process
+/// exits however it exits): a second process or thread asking for the same model waits, then
+/// loads it, so that jobs sharing a cache never train one model twice.
 pub fn train(config: &TrainConfig, data: &TrainSet, cache: &Path, run: &RunOptions) -> Result<TrainedModel> {
     config.validate(data.points.rows())?;
     let dir = model_dir(cache, config, data)?;
+    // Whoever shares the cache trains this model once: the others wait here, then load it.
+    let _lock = lock_dir(&dir)?;
     if TrainedModel::exists(&dir) {
         // The directory is named by the hash of the config and the data's identity and shape;
         // the card is checked for the data it describes (floats in JSON may differ in the
