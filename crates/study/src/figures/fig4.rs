@@ -578,7 +578,7 @@ fn decide(value: String, threshold: &str, worst: Comparison, inside: Vec<String>
     let mut m = Measured::new(value, threshold, worst != Comparison::Worse);
     if worst == Comparison::InsideSpread {
         m.decision = Decision::Inconclusive(format!(
-            "the differences {} lie inside the spread over seeds",
+            "the comparisons cannot tell (inside the spread over seeds, or a single M): {}",
             inside.join(", ")
         ));
     }
@@ -625,6 +625,11 @@ fn c8b(e: &Evidence, _: &str) -> Result<Measured> {
         let efms: Vec<&(String, f64, f64)> = stats.iter().filter(|s| efm_m(&s.0).is_some()).collect();
         let smallest = efms.iter().min_by_key(|e| efm_m(&e.0)).expect("panels have EFM rows");
         let largest = efms.iter().max_by_key(|e| efm_m(&e.0)).expect("panels have EFM rows");
+        if efm_m(&largest.0) == efm_m(&smallest.0) {
+            inside.push(format!("{panel}: one M only ({})", largest.0));
+            worst = worst.max(Comparison::InsideSpread);
+            continue;
+        }
         let (gap, spread) = (largest.1 - smallest.1, largest.2.max(smallest.2));
         // "Improves" needs a gain beyond the spread: a smaller one cannot be told from none.
         let c = if gap < -spread {
