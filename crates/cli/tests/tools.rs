@@ -170,3 +170,46 @@ fn train_then_sample_from_the_model() {
         cfm(&["train", "--data", p(&data), "--model", "unet", "--steps", "5", "--out", p(&model)]);
     assert!(!ok && err.contains("image"), "{err}");
 }
+
+#[test]
+fn train_reads_fashion_mnist_from_the_data_directories_with_either_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model");
+    let cache = dir.path().join("cache");
+    let args = [
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--steps",
+        "3",
+        "--batch",
+        "16",
+        "--output",
+        "x1",
+        "--rescaled",
+        "--out",
+        p(&out),
+        "--cache",
+        p(&cache),
+    ];
+    let installed = Path::new("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file();
+    let (ok, _, err) = cfm(&args);
+    if installed {
+        // As CI has it (Debian's dataset-fashion-mnist): the 60 000 training images, d = 784.
+        assert!(ok, "{err}");
+        let card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("model.json")).unwrap()).unwrap();
+        assert_eq!(card["dim"], 784);
+        assert_eq!(card["n_train"], 60_000);
+        assert_eq!(card["config"]["output"], "x1");
+        assert_eq!(card["config"]["rescaled"], true);
+    } else {
+        assert!(!ok && err.contains("apt-get install dataset-fashion-mnist"), "{err}");
+    }
+    // A data directory without it, and no system copy reachable through it: the error names the fix.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (ok, _, err) =
+        cfm(&["train", "--data", "mnist", "--data-dir", p(&empty), "--steps", "1", "--out", p(&out)]);
+    assert!(!ok && err.contains("mnist"), "{err}");
+}

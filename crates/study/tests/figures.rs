@@ -183,3 +183,55 @@ fn a_claim_whose_dataset_was_not_run_is_not_run_not_decided_on_another() {
         o.verdict
     );
 }
+
+/// An IDX file: magic `0x0000080k`, the sizes, then the bytes.
+fn idx(dims: &[usize], bytes: impl Iterator<Item = u8>) -> Vec<u8> {
+    let mut b = vec![0, 0, 8, dims.len() as u8];
+    for &s in dims {
+        b.extend((s as u32).to_be_bytes());
+    }
+    b.extend(bytes);
+    b
+}
+
+#[test]
+fn fashion_mnist_cells_are_not_run_with_the_fix_when_missing_and_planned_when_found() {
+    use cfm_core::datasets::DataDirs;
+    use cfm_study::pipeline::plan;
+    let cache = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let fig = figures::get("fig1a_mean").unwrap();
+    let missing = Context {
+        data: DataDirs::only(vec![empty.path().into()]),
+        ..Context::new(Profile::Quick, cache.path())
+    };
+    let planned = plan(fig, &missing).unwrap();
+    let fashion: Vec<_> = planned.iter().filter(|c| c.spec.label.starts_with("fashion-mnist")).collect();
+    assert!(!fashion.is_empty());
+    for c in &fashion {
+        let why = &c.missing.as_ref().expect("fashion-mnist is missing").reason;
+        assert!(why.contains("apt-get install dataset-fashion-mnist"), "{why}");
+    }
+    assert!(
+        planned.iter().filter(|c| !c.spec.label.starts_with("fashion-mnist")).all(|c| c.missing.is_none())
+    );
+
+    // Small files in the real format, in the dataset's own folder: found, so planned to run.
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("fashion-mnist");
+    std::fs::create_dir_all(&folder).unwrap();
+    let pixels = |n: usize| (0..n * 784).map(|i| (i % 251) as u8);
+    for (name, bytes) in [
+        ("train-images-idx3-ubyte", idx(&[6, 28, 28], pixels(6))),
+        ("train-labels-idx1-ubyte", idx(&[6], [0u8, 1, 2, 3, 4, 5].into_iter())),
+        ("t10k-images-idx3-ubyte", idx(&[2, 28, 28], pixels(2))),
+        ("t10k-labels-idx1-ubyte", idx(&[2], [6u8, 7].into_iter())),
+    ] {
+        std::fs::write(folder.join(name), bytes).unwrap();
+    }
+    let found = Context {
+        data: DataDirs::only(vec![dir.path().into()]).unverified(),
+        ..Context::new(Profile::Quick, cache.path())
+    };
+    assert!(plan(fig, &found).unwrap().iter().all(|c| c.missing.is_none()));
+}
