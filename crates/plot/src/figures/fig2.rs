@@ -1,18 +1,24 @@
-//! Fig. 2: from memorization to generalization as the training set grows. One row of panels per
-//! dataset, at its main (largest) network width, each panel with its legend below it:
-//! 1. the error `E||u_theta - u*||^2` against t, one line per training-set size n (colour: n,
-//!    dark = small), on a log axis;
-//! 2. the distances of the samples to the held-out test set against n: Fréchet distance in the
-//!    features of the classifier (whose test accuracy the legend gives) or the energy distance,
-//!    and the Fréchet distance in data space;
-//! 3. the mean distance d1 of the samples to their nearest training point against n (solid),
-//!    beside the mean distance of a training point to its nearest other one, within the subset
-//!    of n points (dotted) and over the whole training split (dashed);
-//! 4. the fraction of samples that are copies (d1/d2 < 1/3) against n.
+//! Fig. 2: from memorization to generalization as the training set grows, and against
+//! training time. One row of panels per dataset, at its main (largest) network width, each
+//! panel with its legend below it:
+//! 1. the error `E||u_theta - u*||^2` against t at the last step, one line per training-set size
+//!    n (colour: n, dark = small), on a log axis (the deciding output, velocity);
+//! 2. the fraction of samples that are copies (d1/d2 < 1/3) against training steps, one curve
+//!    per n (solid: velocity output; dashed: x1 output with the (1 - t)^2-weighted loss);
+//! 3. the mean distance d1 of the samples to their nearest training point, over the mean
+//!    distance of a training point to its nearest other one (whole split; two-moons: the
+//!    subset), against steps, same curves;
+//! 4. the memorization onset tau_mem(n), the first checkpoint with at least half copies,
+//!    against n on log-log axes, per output, with the slope of its fit, beside a line of slope 1
+//!    (Bonnaire et al. 2025: linear in n);
+//! 5. the distances of the last step's samples to the held-out test set against n (velocity
+//!    output): Fréchet distance in the features of the classifier (whose test accuracy the
+//!    legend gives) or the energy distance, and the Fréchet distance in data space.
 //!
-//! Then, for every dataset run at several widths, the phase diagram: the fraction of copies per
-//! (n, width), each cell coloured on the sequential scale (dark = 0, light = 1) with its value
-//! printed. n is on log axes throughout; values <= 0 cannot sit on a log axis and are left out.
+//! Then, for every dataset run at several widths, the phase diagram: the fraction of copies at
+//! the last step per (n, width), velocity output, each cell coloured on the sequential scale
+//! (dark = 0, light = 1) with its value printed. Values <= 0 cannot sit on a log axis and are
+//! left out.
 
 use cfm_study::figures::fig2;
 use plotters::coord::ranged1d::Ranged;
@@ -26,25 +32,23 @@ use crate::style::{self, INK, TICK_PX, WIDTH};
 use crate::table::{Table, distinct, sorted_distinct};
 
 const ID: &str = "fig2";
-/// The distances to the test set of the second panel (those the table has): statistic and
+/// The distances to the test set of the last panel (those the table has): statistic and
 /// legend label; colour: the categorical colour of the position here.
 const TEST: [(&str, &str); 3] = [
     (fig2::FD_FEATURE_TEST, "Fréchet, classifier features"),
     (fig2::ENERGY_TEST, "energy distance, data space"),
     (fig2::FD_PIXEL_TEST, "Fréchet, data space"),
 ];
+/// The outputs, in the order of their line styles (solid, dashed) and onset colours.
+const OUTPUTS: [&str; 2] = ["velocity", "x1"];
 /// Number of panels per dataset row.
-const PANELS: usize = 4;
+const PANELS: usize = 5;
 /// Height of the panels of a dataset row, in pixels.
 const PANEL_H: u32 = 300;
 /// Largest number of entries in one column of the legend of the n.
 const KEY_ROWS: usize = 4;
-/// Colour of the samples' series (mean d1, fraction of copies).
-const SAMPLES: usize = 0;
-/// Colour of the train-to-train distance within the subset (dotted).
-const SUBSET: usize = 3;
-/// Colour of the train-to-train distance over the whole split (dashed; black).
-const FULL: usize = 6;
+/// Colour of the slope-1 reference line of the onset panel.
+const LINEAR: usize = 6;
 /// Width of the phase diagram's row labels, in pixels.
 const PHASE_LABELS: u32 = 110;
 /// Width of the phase diagram's colour key, in pixels.
@@ -55,17 +59,25 @@ const CELL: (u32, u32) = (110, 44);
 /// Points `(x, value)` sorted by x.
 type Points = Vec<(f64, f64)>;
 
+/// One run's curves against steps: output index, n index, points.
+type Curve = (usize, usize, Points);
+
+/// One output's onsets: output index, tau_mem against n, and the fit's slope and R^2.
+type Onsets = (usize, Points, Option<(f64, f64)>);
+
 /// One dataset's row of panels.
 struct Row {
     heading: String,
-    /// Per n, ascending: the error against t.
-    errors: Vec<(f64, Points)>,
+    /// The subset sizes, ascending.
+    ns: Vec<f64>,
+    /// Per n index: the error against t at the last step (velocity output).
+    errors: Vec<(usize, Points)>,
+    copies: Vec<Curve>,
+    d1: Vec<Curve>,
+    /// Per output: tau_mem against n (where reached), and the fit.
+    onsets: Vec<Onsets>,
     /// Distances to the test set against n: index into [`TEST`] and points.
     test: Vec<(usize, Points)>,
-    d1: Points,
-    subset: Points,
-    full: Option<f64>,
-    copies: Points,
     /// The legend of each panel, in columns.
     keys: [Vec<Vec<Entry>>; PANELS],
 }
@@ -88,63 +100,105 @@ impl Phase {
 
 /// Renders Fig. 2.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "n", "width", "t", "statistic", "value"])?;
-    let (names, ns, widths) = (table.text("dataset")?, table.num("n")?, table.num("width")?);
-    let (ts, stats, values) = (table.num("t")?, table.text("statistic")?, table.num("value")?);
+    let table = Table::new(ID, df, &["dataset", "output", "n", "width", "step", "t", "statistic", "value"])?;
+    let (names, outputs, ns) = (table.text("dataset")?, table.text("output")?, table.num("n")?);
+    let (widths, steps, ts) = (table.num("width")?, table.num("step")?, table.num("t")?);
+    let (stats, values) = (table.text("statistic")?, table.num("value")?);
     let mut rows = Vec::new();
     let mut phases = Vec::new();
     for name in distinct(names.iter().cloned()) {
         let mine: Vec<usize> = (0..names.len()).filter(|&i| names[i] == name).collect();
         let width = mine.iter().map(|&i| widths[i]).fold(f64::NEG_INFINITY, f64::max);
-        let of = |stat: &str| -> Vec<usize> { mine.iter().copied().filter(|&i| stats[i] == stat).collect() };
-        let at_main =
-            |stat: &str| -> Vec<usize> { of(stat).into_iter().filter(|&i| widths[i] == width).collect() };
+        let of = |stat: &str, output: &str| -> Vec<usize> {
+            mine.iter().copied().filter(|&i| stats[i] == stat && outputs[i] == output).collect()
+        };
+        let at_main = |stat: &str, output: &str| -> Vec<usize> {
+            of(stat, output).into_iter().filter(|&i| widths[i] == width).collect()
+        };
+        let required = |stat: &str| -> Result<Vec<usize>> {
+            let rows = at_main(stat, OUTPUTS[0]);
+            if rows.is_empty() {
+                return Err(table.malformed(format!(
+                    "dataset '{name}' has no '{stat}' rows of the {} output at width {width}",
+                    OUTPUTS[0]
+                )));
+            }
+            Ok(rows)
+        };
         let sorted = |rows: &[usize], x: &[f64]| -> Points {
             let mut points: Points = rows.iter().map(|&i| (x[i], values[i])).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             points
         };
-        let required = |stat: &str| -> Result<Vec<usize>> {
-            let rows = at_main(stat);
-            if rows.is_empty() {
-                return Err(
-                    table.malformed(format!("dataset '{name}' has no '{stat}' rows at width {width}"))
-                );
-            }
-            Ok(rows)
-        };
-        let first = |stat: &str| at_main(stat).first().map(|&i| values[i]);
+        let with_n =
+            |rows: &[usize], n: f64| -> Vec<usize> { rows.iter().copied().filter(|&i| ns[i] == n).collect() };
         let error_rows = required(fig2::ERROR)?;
-        let errors: Vec<(f64, Points)> = sorted_distinct(error_rows.iter().map(|&i| ns[i]))
-            .into_iter()
-            .map(|n| {
-                let at_n: Vec<usize> = error_rows.iter().copied().filter(|&i| ns[i] == n).collect();
-                (n, sorted(&at_n, &ts))
-            })
-            .collect();
-        let (d1, copies) =
-            (sorted(&required(fig2::MEAN_D1)?, &ns), sorted(&required(fig2::FRACTION_MEMORIZED)?, &ns));
-        let subset = sorted(&required(fig2::TRAIN_TO_TRAIN_SUBSET)?, &ns);
-        required(fig2::FD_PIXEL_TEST)?;
+        let sizes = sorted_distinct(required(fig2::MEAN_D1)?.iter().map(|&i| ns[i]));
+        let errors: Vec<(usize, Points)> =
+            sizes.iter().enumerate().map(|(k, &n)| (k, sorted(&with_n(&error_rows, n), &ts))).collect();
+        // The train-to-train distance that d1 is read against: the whole split's, else the subset's.
+        let full = at_main(fig2::TRAIN_TO_TRAIN_FULL, OUTPUTS[0]).first().map(|&i| values[i]);
+        let subset = at_main(fig2::TRAIN_TO_TRAIN_SUBSET, OUTPUTS[0]);
+        let base = |n: f64| full.or_else(|| with_n(&subset, n).first().map(|&i| values[i]));
+        let (mut copies, mut d1, mut onsets) = (Vec::new(), Vec::new(), Vec::new());
+        for (o, output) in OUTPUTS.iter().enumerate() {
+            let (frac_rows, d1_rows) =
+                (at_main(fig2::FRACTION_MEMORIZED, output), at_main(fig2::MEAN_D1, output));
+            for (k, &n) in sizes.iter().enumerate() {
+                let f = sorted(&with_n(&frac_rows, n), &steps);
+                if !f.is_empty() {
+                    copies.push((o, k, f));
+                }
+                if let Some(b) = base(n).filter(|b| *b > 0.0) {
+                    let d: Points =
+                        sorted(&with_n(&d1_rows, n), &steps).into_iter().map(|(s, v)| (s, v / b)).collect();
+                    if !d.is_empty() {
+                        d1.push((o, k, d));
+                    }
+                }
+            }
+            let taus: Points = sorted(&of(fig2::TAU_MEM, output), &ns)
+                .into_iter()
+                .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+                .collect();
+            let fit_of = |stat: &str| of(stat, output).into_iter().find(|&i| ns[i] == 0.0).map(|i| values[i]);
+            let fit = fit_of(fig2::TAU_MEM_SLOPE).zip(fit_of(fig2::TAU_MEM_R2));
+            if !taus.is_empty() || fit.is_some() {
+                onsets.push((o, taus, fit));
+            }
+        }
+        let last_step = error_rows.iter().map(|&i| steps[i]).fold(f64::NEG_INFINITY, f64::max);
         let test: Vec<(usize, Points)> = TEST
             .iter()
             .enumerate()
-            .map(|(k, (stat, _))| (k, sorted(&at_main(stat), &ns)))
+            .map(|(k, (stat, _))| {
+                let rows: Vec<usize> =
+                    at_main(stat, OUTPUTS[0]).into_iter().filter(|&i| steps[i] == last_step).collect();
+                (k, sorted(&rows, &ns))
+            })
             .filter(|(_, points)| !points.is_empty())
             .collect();
-        let (full, accuracy) = (first(fig2::TRAIN_TO_TRAIN_FULL), first(fig2::CLASSIFIER_ACCURACY));
+        let accuracy = at_main(fig2::CLASSIFIER_ACCURACY, OUTPUTS[0]).first().map(|&i| values[i]);
         let heading = if width > 0.0 { format!("{name}, network width {width}") } else { name.clone() };
-        let keys = keys(&errors, &test, accuracy, full.is_some());
-        rows.push(Row { heading, errors, test, d1, subset, full, copies, keys });
-        let phase_rows = of(fig2::FRACTION_MEMORIZED);
+        let keys = keys(&sizes, &onsets, &test, accuracy, full.is_some());
+        rows.push(Row { heading, ns: sizes, errors, copies, d1, onsets, test, keys });
+
+        // The phase diagram: the last checkpoint of each (n, width) of the velocity output.
+        let phase_rows = of(fig2::FRACTION_MEMORIZED, OUTPUTS[0]);
         let phase_widths = sorted_distinct(phase_rows.iter().map(|&i| widths[i]));
         if phase_widths.len() > 1 {
             let phase_ns = sorted_distinct(phase_rows.iter().map(|&i| ns[i]));
             let cells = phase_widths
                 .iter()
                 .map(|&w| {
-                    let find = |n: f64| phase_rows.iter().find(|&&i| widths[i] == w && ns[i] == n);
-                    phase_ns.iter().map(|&n| find(n).map(|&i| values[i])).collect()
+                    let last = |n: f64| {
+                        phase_rows
+                            .iter()
+                            .filter(|&&i| widths[i] == w && ns[i] == n)
+                            .max_by(|&&a, &&b| steps[a].total_cmp(&steps[b]))
+                            .map(|&i| values[i])
+                    };
+                    phase_ns.iter().map(|&n| last(n)).collect()
                 })
                 .collect();
             phases.push(Phase { dataset: name.clone(), ns: phase_ns, widths: phase_widths, cells });
@@ -165,44 +219,62 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
     })
 }
 
-/// The legends of a row's panels: the n (in columns of at most [`KEY_ROWS`]), the distances to
-/// the test set (with the classifier's accuracy), the distances to the training set, and what a
-/// copy is.
+/// The legends of a row's panels: the n (in columns of at most [`KEY_ROWS`]), the outputs and
+/// what a copy is, the distance ratio, the onsets with their slopes, the distances to the test
+/// set (with the classifier's accuracy).
 fn keys(
-    errors: &[(f64, Points)],
+    ns: &[f64],
+    onsets: &[Onsets],
     test: &[(usize, Points)],
     accuracy: Option<f64>,
     full: bool,
 ) -> [Vec<Vec<Entry>>; PANELS] {
-    let sizes: Vec<Entry> = errors
+    let sizes: Vec<Entry> = ns
         .iter()
         .enumerate()
-        .map(|(k, (n, _))| Entry::new(Mark::Line(style::sequential(k, errors.len())), format!("n = {n}")))
+        .map(|(k, n)| Entry::new(Mark::Line(style::sequential(k, ns.len())), format!("n = {n}")))
         .collect();
     let columns = sizes.len().div_ceil(KEY_ROWS);
     let per_column = sizes.len().div_ceil(columns.max(1));
     let mut sizes = sizes.into_iter();
     let n_key: Vec<Vec<Entry>> = (0..columns).map(|_| sizes.by_ref().take(per_column).collect()).collect();
+    let outputs = || {
+        vec![
+            Entry::new(Mark::Line(INK), "velocity output (colour: n)"),
+            Entry::new(Mark::Dashed(INK), "x1 output, (1 - t)²-weighted loss"),
+        ]
+    };
+    let mut copy_key = outputs();
+    copy_key.push(Entry::new(
+        Mark::None,
+        "a copy: d1/d2 < 1/3 (d1, d2: nearest and second-nearest training points)",
+    ));
+    let mut d1_key = outputs();
+    d1_key.push(Entry::new(
+        Mark::None,
+        if full {
+            "d1 over the distance of a training point to its nearest other, whole split"
+        } else {
+            "d1 over the distance of a training point to its nearest other, subset of n"
+        },
+    ));
+    let mut onset_key: Vec<Entry> = onsets
+        .iter()
+        .map(|(o, _, fit)| {
+            let fit = fit.map_or(String::new(), |(slope, r2)| {
+                format!(": slope {} (R² {})", style::num(slope, 3), style::num(r2, 2))
+            });
+            Entry::new(Mark::Dot(style::categorical(*o)), format!("{} output{fit}", OUTPUTS[*o]))
+        })
+        .collect();
+    onset_key
+        .push(Entry::new(Mark::Dotted(style::categorical(LINEAR)), "slope 1: linear in n (Bonnaire et al.)"));
     let mut test_key: Vec<Entry> =
         test.iter().map(|(k, _)| Entry::new(Mark::Line(style::categorical(*k)), TEST[*k].1)).collect();
     if let Some(a) = accuracy {
         test_key.push(Entry::new(Mark::None, format!("classifier test accuracy {:.1}%", 100.0 * a)));
     }
-    let mut train_key = vec![
-        Entry::new(Mark::Line(style::categorical(SAMPLES)), "mean d1: sample to nearest training point"),
-        Entry::new(Mark::Dotted(style::categorical(SUBSET)), "training point to nearest other, subset of n"),
-    ];
-    if full {
-        train_key.push(Entry::new(
-            Mark::Dashed(style::categorical(FULL)),
-            "training point to nearest other, whole split",
-        ));
-    }
-    let copy_key = vec![Entry::new(
-        Mark::None,
-        "a copy: d1/d2 < 1/3, with d1, d2 the distances to the nearest and second-nearest training points",
-    )];
-    [n_key, vec![test_key], vec![train_key], vec![copy_key]]
+    [n_key, vec![copy_key], vec![d1_key], vec![onset_key], vec![test_key]]
 }
 
 /// The height of the legends below a row's panels.
@@ -239,75 +311,101 @@ fn log_range(values: impl IntoIterator<Item = f64>) -> std::ops::Range<f64> {
 
 /// The points of `points` that a log value axis can show.
 fn positive(points: &[(f64, f64)]) -> Points {
-    points.iter().copied().filter(|p| p.1.is_finite() && p.1 > 0.0).collect()
+    points.iter().copied().filter(|p| p.0 > 0.0 && p.1.is_finite() && p.1 > 0.0).collect()
 }
 
-/// A solid line with a dot at each point.
+/// A line in `colour`, solid or dashed, with a dot at each point.
 fn line_with_dots<X, Y>(
     chart: &mut Chart<'_, '_, X, Y>,
     points: &[(f64, f64)],
     colour: RGBColor,
+    dashed: bool,
 ) -> Result<()>
 where
     X: Ranged<ValueType = f64>,
     Y: Ranged<ValueType = f64>,
 {
-    chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
-    chart.draw_series(points.iter().map(|&p| Circle::new(p, DOT, colour.filled())))?;
-    Ok(())
-}
-
-/// A dataset's heading, four panels and their legends.
-fn draw_row(area: &Area<'_>, row: &Row) -> Result<()> {
-    let below = canvas::heading(area, &row.heading)?;
-    let (plots, keys) = below.split_vertically(PANEL_H);
-    let plots = plots.split_evenly((1, PANELS));
-    let all_n =
-        || row.d1.iter().chain(&row.copies).chain(&row.subset).chain(row.test.iter().flat_map(|t| &t.1));
-    let (n_lo, n_hi) = all_n().fold((f64::INFINITY, 0.0f64), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
-    let n_axis = || ((n_lo / 1.5)..(n_hi * 1.5)).log_scale();
-    let n_desc = "n (training points)";
-
-    let errors = || row.errors.iter().flat_map(|(_, points)| points.iter().map(|p| p.1));
-    let axes = Axes::new("network error vs u*", "t", "E||u_theta - u*||²");
-    let mut chart = canvas::panel(&plots[0], &axes, 0.0..1.0, log_range(errors()).log_scale())?;
-    for (k, (_, points)) in row.errors.iter().enumerate() {
-        let colour = style::sequential(k, row.errors.len());
-        chart.draw_series(LineSeries::new(positive(points), colour.stroke_width(2)))?;
-    }
-
-    let distances = || row.test.iter().flat_map(|(_, points)| points.iter().map(|p| p.1));
-    let axes = Axes::new("distance to the test set", n_desc, "distance");
-    let mut chart = canvas::panel(&plots[1], &axes, n_axis(), log_range(distances()).log_scale())?;
-    for (k, points) in &row.test {
-        line_with_dots(&mut chart, &positive(points), style::categorical(*k))?;
-    }
-
-    let nearest = || row.d1.iter().chain(&row.subset).map(|p| p.1).chain(row.full);
-    let axes = Axes::new("distance to the training set", n_desc, "mean distance to nearest");
-    let mut chart = canvas::panel(&plots[2], &axes, n_axis(), log_range(nearest()).log_scale())?;
-    if let Some(full) = row.full.filter(|v| v.is_finite() && *v > 0.0) {
-        let (lo, hi) = (n_lo / 1.5, n_hi * 1.5);
-        let colour = style::categorical(FULL);
+    if dashed {
         chart.draw_series(DashedLineSeries::new(
-            [(lo, full), (hi, full)],
+            points.iter().copied(),
             DASHED.0,
             DASHED.1,
             colour.stroke_width(2),
         ))?;
+    } else {
+        chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
     }
-    let subset = style::categorical(SUBSET);
-    chart.draw_series(DashedLineSeries::new(
-        positive(&row.subset),
-        DOTTED.0,
-        DOTTED.1,
-        subset.stroke_width(2),
-    ))?;
-    line_with_dots(&mut chart, &positive(&row.d1), style::categorical(SAMPLES))?;
+    chart.draw_series(points.iter().map(|&p| Circle::new(p, DOT, colour.filled())))?;
+    Ok(())
+}
 
-    let axes = Axes::new("fraction of copies", n_desc, "fraction of samples");
-    let mut chart = canvas::panel(&plots[3], &axes, n_axis(), 0.0..1.02)?;
-    line_with_dots(&mut chart, &row.copies, style::categorical(SAMPLES))?;
+/// A dataset's heading, five panels and their legends.
+fn draw_row(area: &Area<'_>, row: &Row) -> Result<()> {
+    let below = canvas::heading(area, &row.heading)?;
+    let (plots, keys) = below.split_vertically(PANEL_H);
+    let plots = plots.split_evenly((1, PANELS));
+    let colour = |k: usize| style::sequential(k, row.ns.len());
+
+    let errors = || row.errors.iter().flat_map(|(_, points)| points.iter().map(|p| p.1));
+    let axes = Axes::new("network error vs u*, last step", "t", "E||u_theta - u*||²");
+    let mut chart = canvas::panel(&plots[0], &axes, 0.0..1.0, log_range(errors()).log_scale())?;
+    for (k, points) in &row.errors {
+        let points: Points = points.iter().copied().filter(|p| p.1.is_finite() && p.1 > 0.0).collect();
+        chart.draw_series(LineSeries::new(points, colour(*k).stroke_width(2)))?;
+    }
+
+    let all_steps = || row.copies.iter().chain(&row.d1).flat_map(|c| c.2.iter().map(|p| p.0));
+    let (s_lo, s_hi) =
+        all_steps().filter(|s| *s > 0.0).fold((f64::INFINITY, 0.0f64), |(lo, hi), s| (lo.min(s), hi.max(s)));
+    let (s_lo, s_hi) = if s_hi > 0.0 { (s_lo / 1.5, s_hi * 1.5) } else { (1.0, 10.0) };
+    let steps_desc = "training step";
+    let axes = Axes::new("fraction of copies", steps_desc, "fraction of samples");
+    let mut chart = canvas::panel(&plots[1], &axes, (s_lo..s_hi).log_scale(), 0.0..1.02)?;
+    for (o, k, points) in &row.copies {
+        let points: Points = points.iter().copied().filter(|p| p.0 > 0.0).collect();
+        line_with_dots(&mut chart, &points, colour(*k), *o == 1)?;
+    }
+
+    let ratios = || row.d1.iter().flat_map(|c| c.2.iter().map(|p| p.1));
+    let axes = Axes::new("distance to the training set", steps_desc, "mean d1 / train-to-train");
+    let mut chart =
+        canvas::panel(&plots[2], &axes, (s_lo..s_hi).log_scale(), log_range(ratios()).log_scale())?;
+    for (o, k, points) in &row.d1 {
+        line_with_dots(&mut chart, &positive(points), colour(*k), *o == 1)?;
+    }
+
+    let (n_lo, n_hi) = row
+        .ns
+        .iter()
+        .filter(|n| **n > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), &n| (lo.min(n), hi.max(n)));
+    let (n_lo, n_hi) = if n_hi > 0.0 { (n_lo / 1.5, n_hi * 1.5) } else { (1.0, 10.0) };
+    let n_axis = || (n_lo..n_hi).log_scale();
+    let n_desc = "n (training points)";
+    let taus = || row.onsets.iter().flat_map(|o| o.1.iter().map(|p| p.1));
+    let tau_range = log_range(taus());
+    let axes = Axes::new("memorization onset", n_desc, "tau_mem (steps)");
+    let mut chart = canvas::panel(&plots[3], &axes, n_axis(), tau_range.clone().log_scale())?;
+    if let Some(&(n0, t0)) = row.onsets.first().and_then(|o| o.1.first()) {
+        // Slope 1 through the first onset, clipped to the panel.
+        let line: Points = [n_lo, n_hi]
+            .iter()
+            .map(|&n| (n, t0 * n / n0))
+            .map(|(n, t)| (n, t.clamp(tau_range.start, tau_range.end)))
+            .collect();
+        let c = style::categorical(LINEAR);
+        chart.draw_series(DashedLineSeries::new(line, DOTTED.0, DOTTED.1, c.stroke_width(2)))?;
+    }
+    for (o, points, _) in &row.onsets {
+        line_with_dots(&mut chart, &positive(points), style::categorical(*o), false)?;
+    }
+
+    let distances = || row.test.iter().flat_map(|(_, points)| points.iter().map(|p| p.1));
+    let axes = Axes::new("distance to the test set", n_desc, "distance");
+    let mut chart = canvas::panel(&plots[4], &axes, n_axis(), log_range(distances()).log_scale())?;
+    for (k, points) in &row.test {
+        line_with_dots(&mut chart, &positive(points), style::categorical(*k), false)?;
+    }
 
     for (columns, slot) in row.keys.iter().zip(keys.split_evenly((1, PANELS))) {
         for (column, part) in columns.iter().zip(slot.split_evenly((1, columns.len()))) {
@@ -384,50 +482,69 @@ mod tests {
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
-    const COLUMNS: [&str; 6] = ["dataset", "n", "width", "t", "statistic", "value"];
     const DIGITS_N: [usize; 4] = [10, 100, 1000, 3000];
     const MOONS_N: [usize; 3] = [4, 40, 400];
     /// Times of the error rows (more than there are n, so error lines have their own length).
     const TIMES: usize = 7;
-    /// The fraction of copies of the digits at width index `w` and n index `k` (never a key
-    /// colour's value).
+    /// Checkpoints of every run.
+    const STEPS: [u64; 3] = [250, 1000, 4000];
+    /// The fraction of copies of the digits at width index `w` and n index `k` at the last step
+    /// (never a key colour's value).
     fn copies(w: usize, k: usize) -> f64 {
         0.05 + 0.1 * (4 * w + k) as f64
     }
 
-    /// Digits at widths 32 and 256 (main) with every statistic; two-moons at width 64. Rows for
-    /// which `skip(dataset, n, width, statistic)` holds are left out.
+    /// Digits at widths 32 and 256 (main), both outputs, with every statistic; two-moons at
+    /// width 64. Rows for which `skip(dataset, n, width, statistic)` holds are left out.
     fn table(skip: impl Fn(&str, usize, usize, &str) -> bool) -> DataFrame {
-        let mut b = TableBuilder::new(&COLUMNS);
-        let mut push = |name: &str, n: usize, w: usize, t: f64, stat: &str, v: f64| {
+        let mut b = TableBuilder::new(&fig2::COLUMNS);
+        let mut push = |name: &str, out: &str, n: usize, w: usize, step: u64, t: f64, stat: &str, v: f64| {
             if !skip(name, n, w, stat) {
-                b.push(row![name, n, w, t, stat, v]);
+                b.push(row![name, out, n, w, step, t, stat, v]);
             }
         };
         for (wi, w) in [32usize, 256].into_iter().enumerate() {
-            for (k, n) in DIGITS_N.into_iter().enumerate() {
-                for j in 0..TIMES {
-                    let t = (j + 1) as f64 / (TIMES + 1) as f64;
-                    push("digits", n, w, t, "error", (n as f64).sqrt() * t);
+            for (o, out) in OUTPUTS.into_iter().enumerate() {
+                if wi == 0 && o == 1 {
+                    continue;
                 }
-                push("digits", n, w, 0.0, "mean_d1", 0.5 + k as f64);
-                push("digits", n, w, 0.0, "fraction_memorized", copies(wi, k));
-                push("digits", n, w, 0.0, "train_to_train_subset", 5.0 - k as f64);
-                push("digits", n, w, 0.0, "train_to_train_full", 2.1);
-                push("digits", n, w, 0.0, "fd_feature_test", 100.0 / (k + 1) as f64);
-                push("digits", n, w, 0.0, "fd_pixel_test", 10.0 / (k + 1) as f64);
-                push("digits", n, w, 0.0, "classifier_accuracy", 0.973);
+                for (k, n) in DIGITS_N.into_iter().enumerate() {
+                    for j in 0..TIMES {
+                        let t = (j + 1) as f64 / (TIMES + 1) as f64;
+                        push("digits", out, n, w, 4000, t, "error", (n as f64).sqrt() * t);
+                    }
+                    for (s, step) in STEPS.into_iter().enumerate() {
+                        let f = copies(wi, k) * (s + 1) as f64 / 3.0;
+                        push("digits", out, n, w, step, 0.0, "fraction_memorized", f);
+                        push("digits", out, n, w, step, 0.0, "mean_d1", 0.5 + k as f64 + o as f64);
+                    }
+                    push("digits", out, n, w, 4000, 0.0, "train_to_train_subset", 5.0 - k as f64);
+                    push("digits", out, n, w, 4000, 0.0, "train_to_train_full", 2.1);
+                    push("digits", out, n, w, 4000, 0.0, "fd_feature_test", 100.0 / (k + 1) as f64);
+                    push("digits", out, n, w, 4000, 0.0, "fd_pixel_test", 10.0 / (k + 1) as f64);
+                    push("digits", out, n, w, 4000, 0.0, "classifier_accuracy", 0.973);
+                    if w == 256 {
+                        let tau = if k < 3 { 250.0 * (k + 1) as f64 } else { -1.0 };
+                        push("digits", out, n, w, 0, 0.0, "tau_mem", tau);
+                    }
+                }
+                if w == 256 {
+                    push("digits", out, 0, w, 0, 0.0, "tau_mem_slope", 0.321);
+                    push("digits", out, 0, w, 0, 0.0, "tau_mem_r2", 0.98);
+                }
             }
         }
         for (k, n) in MOONS_N.into_iter().enumerate() {
             for j in 0..TIMES {
-                push("two-moons", n, 64, j as f64 / TIMES as f64, "error", 0.1 + k as f64);
+                push("two-moons", "velocity", n, 64, 4000, j as f64 / TIMES as f64, "error", 0.1 + k as f64);
             }
-            push("two-moons", n, 64, 0.0, "mean_d1", 0.3 / (k + 1) as f64);
-            push("two-moons", n, 64, 0.0, "fraction_memorized", 0.8 / (k + 1) as f64);
-            push("two-moons", n, 64, 0.0, "train_to_train_subset", 3.0 / (k + 1) as f64);
-            push("two-moons", n, 64, 0.0, "fd_pixel_test", 2.0 / (k + 1) as f64);
-            push("two-moons", n, 64, 0.0, "energy_test", 0.8 / (k + 1) as f64);
+            for step in STEPS {
+                push("two-moons", "velocity", n, 64, step, 0.0, "mean_d1", 0.3 / (k + 1) as f64);
+                push("two-moons", "velocity", n, 64, step, 0.0, "fraction_memorized", 0.8 / (k + 1) as f64);
+            }
+            push("two-moons", "velocity", n, 64, 4000, 0.0, "train_to_train_subset", 3.0 / (k + 1) as f64);
+            push("two-moons", "velocity", n, 64, 4000, 0.0, "fd_pixel_test", 2.0 / (k + 1) as f64);
+            push("two-moons", "velocity", n, 64, 4000, 0.0, "energy_test", 0.8 / (k + 1) as f64);
         }
         b.finish().unwrap()
     }
@@ -457,19 +574,23 @@ mod tests {
             .chain((0..3).map(|k| testing::hex(style::sequential(k, 3))))
             .collect();
         assert_eq!(error_lines, expected);
-        // Series against n: a line and a dot per n. Colour 0: digits' feature distance, and
-        // both datasets' mean d1 and fraction of copies; 1: energy; 2: data-space Fréchet.
-        let (samples, energy, pixel) = (style::categorical(0), style::categorical(1), style::categorical(2));
-        assert_eq!((strokes(&el, samples, 4), strokes(&el, samples, 3)), (3, 2));
-        assert_eq!((strokes(&el, energy, 4), strokes(&el, energy, 3)), (0, 1));
-        assert_eq!((strokes(&el, pixel, 4), strokes(&el, pixel, 3)), (1, 1));
-        assert_eq!(testing::filled(&el, "circle", samples), 3 * 4 + 2 * 3);
-        assert_eq!(testing::filled(&el, "circle", energy), 3);
-        assert_eq!(testing::filled(&el, "circle", pixel), 4 + 3);
-        // Dotted subset distances in both rows; the dashed whole-split line in the digits row.
-        assert!(strokes(&el, style::categorical(SUBSET), 2) > 2 * 10);
-        assert!(strokes(&el, style::categorical(FULL), 2) > 10);
-        // The phase diagram: one cell per (n, width) of the digits, with its value.
+        // Against steps, per n: the velocity output's solid curves (copies and d1), with a dot
+        // per checkpoint; the digits' x1 output dashed (many short segments).
+        // (The darkest colour of both datasets' scales may coincide: at least.)
+        for k in 0..4 {
+            let c = style::sequential(k, 4);
+            assert!(strokes(&el, c, STEPS.len()) >= 2, "digits n index {k}");
+            assert!(strokes(&el, c, 2) > 4, "digits n index {k}: no dashed x1 curves");
+        }
+        for k in 0..3 {
+            assert!(strokes(&el, style::sequential(k, 3), STEPS.len()) >= 2, "two-moons n index {k}");
+        }
+        // Onsets: three n reached it, for each output (colours 0 and 1; 1 and 2 are also
+        // two-moons' distances to the test set, over its three n); the slope-1 line dotted.
+        assert_eq!(strokes(&el, style::categorical(0), 3), 1);
+        assert_eq!(strokes(&el, style::categorical(1), 3), 2);
+        assert!(strokes(&el, style::categorical(LINEAR), 2) > 5);
+        // The phase diagram: one cell per (n, width) of the digits, the last checkpoint's value.
         for w in 0..2 {
             for k in 0..DIGITS_N.len() {
                 let v = copies(w, k);
@@ -490,39 +611,44 @@ mod tests {
             "Fréchet, classifier features",
             "energy distance, data space",
             "classifier test accuracy 97.3%",
-            "network error vs u*",
-            "E||u_theta - u*||²",
+            "network error vs u*, last step",
+            "training step",
+            "memorization onset",
             "n (training points)",
         ] {
-            assert!(testing::has_label(&el, label), "no label {label}");
+            // Legend lines may wrap: the text elements joined by spaces hold it.
+            assert!(text.contains(label), "no label {label}");
         }
+        // The onset fits, one per output (legend lines may wrap).
+        assert_eq!(text.matches("slope 0.321").count(), 2, "{text}");
         assert!(!text.contains("n/a"), "every cell ran");
     }
 
     #[test]
-    fn missing_cells_and_reference_lines_are_shown_as_missing() {
+    fn missing_cells_are_shown_as_missing() {
         let skip = |name: &str, n: usize, w: usize, stat: &str| {
-            stat == "train_to_train_full"
-                || (name == "digits" && n == 100 && w == 32 && stat == "fraction_memorized")
+            name == "digits" && n == 100 && w == 32 && stat == "fraction_memorized"
         };
         let el = testing::parse(&render(&table(skip), TITLE, CAPTION).unwrap());
         assert_eq!(el.iter().filter(|e| e.tag == "text" && e.text == "n/a").count(), 1);
         assert!(testing::has_label(&el, "n/a: not run"));
         assert_eq!(testing::filled(&el, "rect", style::ramp(copies(0, 1))), 0);
-        assert_eq!(strokes(&el, style::categorical(FULL), 2), 0);
-        assert!(!testing::all_text(&el).contains("whole split"));
     }
 
     #[test]
     fn missing_rows_and_columns_are_named() {
-        let err = render(&table(|_, _, _, _| false).drop("width").unwrap(), TITLE, CAPTION)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("fig2") && err.contains("'width'"), "{err}");
-        for stat in ["error", "mean_d1", "fraction_memorized", "train_to_train_subset", "fd_pixel_test"] {
+        let err =
+            render(&table(|_, _, _, _| false).drop("step").unwrap(), TITLE, CAPTION).unwrap_err().to_string();
+        assert!(err.contains("fig2") && err.contains("'step'"), "{err}");
+        for stat in ["error", "mean_d1"] {
             let skip = |name: &str, _: usize, w: usize, s: &str| name == "digits" && w == 256 && s == stat;
             let err = render(&table(skip), TITLE, CAPTION).unwrap_err().to_string();
-            assert!(err.contains(&format!("dataset 'digits' has no '{stat}' rows at width 256")), "{err}");
+            assert!(
+                err.contains(&format!(
+                    "dataset 'digits' has no '{stat}' rows of the velocity output at width 256"
+                )),
+                "{err}"
+            );
         }
     }
 }
