@@ -6,7 +6,9 @@
 //! `../shared/bench/torch_mlp_step.py THREADS D` (PyTorch): the MLP 3 x 256 SELU with 32 time
 //! features, batch 128, CFM target, Adam at lr 1e-3 without warm-up, gradient clipping at 1,
 //! EMA 0.999 updated every step; d = 64 on the 8x8 digits, d = 784 on 1500 standard-normal
-//! points (the values do not change the cost). `unet_tiny_cfm` is the digits-scale U-Net.
+//! points (the values do not change the cost). `unet_tiny_cfm` is the digits-scale U-Net;
+//! `unet_c32_cfm` the same with 32 channels, 32 groups and 32 channels per attention head, the
+//! smallest U-Net that torchcfm's UNetModel builds (`benches/python/torch_unet_step.py`).
 
 use candle_core::Device;
 use cfm_core::efm::RefMode;
@@ -23,6 +25,11 @@ fn config(model: ModelConfig, target: Target) -> TrainConfig {
     c
 }
 
+/// The tiny U-Net at 32 channels (torchcfm's GroupNorm needs 32 groups).
+fn unet_c32() -> UNetConfig {
+    UNetConfig { channels: 32, head_channels: 32, groups: 32, ..UNetConfig::tiny() }
+}
+
 fn training(c: &mut Criterion) {
     let digits = cfm_core::datasets::digits();
     let (data, image) = (digits.train, digits.image);
@@ -36,6 +43,7 @@ fn training(c: &mut Criterion) {
         ("mlp_d784", mlp(), Target::Cfm, &wide, None),
         ("mlp_otcfm", mlp(), Target::OtCfm, &data, image),
         ("unet_tiny_cfm", ModelConfig::UNet(UNetConfig::tiny()), Target::Cfm, &data, image),
+        ("unet_c32_cfm", ModelConfig::UNet(unet_c32()), Target::Cfm, &data, image),
     ] {
         let mut trainer = Trainer::new(&config(model, target), data, image, &Device::Cpu).unwrap();
         g.bench_function(name, |b| b.iter(|| trainer.step().unwrap()));

@@ -28,7 +28,7 @@ fn main() {
 
 fn training(root: &Path) {
     let steps = root.join("train_step");
-    let names = ["mlp_d64", "mlp_d784", "mlp_otcfm", "unet_tiny_cfm"];
+    let names = ["mlp_d64", "mlp_d784", "mlp_otcfm", "unet_tiny_cfm", "unet_c32_cfm"];
     let rows: Vec<(&str, f64)> = names.iter().filter_map(|n| median_ms(&steps, n).map(|t| (*n, t))).collect();
     if !rows.is_empty() {
         println!("\n| training step (batch 128, 8x8 digits) | ms | samples/s |\n|---|---|---|");
