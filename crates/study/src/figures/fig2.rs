@@ -636,12 +636,17 @@ impl Figure for Fig2 {
                         "n",
                         0.0,
                     )?;
-                    format!(
-                        "{} (R^2 {}, {} points)",
-                        num(stat_value(&all, TAU_MEM_SLOPE)?, 3),
-                        num(stat_value(&all, TAU_MEM_R2)?, 3),
-                        stat_value(&all, TAU_MEM_POINTS)?
-                    )
+                    let (slope, points) =
+                        (stat_value(&all, TAU_MEM_SLOPE)?, stat_value(&all, TAU_MEM_POINTS)?);
+                    if slope.is_finite() {
+                        format!(
+                            "{} (R^2 {}, {points} points)",
+                            num(slope, 3),
+                            num(stat_value(&all, TAU_MEM_R2)?, 3)
+                        )
+                    } else {
+                        format!("- ({points} onsets: a fit needs two)")
+                    }
                 };
                 onset.rows.push(vec![name.clone(), param.name().into(), taus.join(", "), fit_txt]);
             }
