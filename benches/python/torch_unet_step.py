@@ -11,14 +11,14 @@ Needs torch and torchcfm (`pip install torch` and `pip install --no-deps torchcf
 outside the repository).
 """
 import sys, time, torch
-from torchcfm.models.unet.unet import UNetModel
+from torchcfm.models.unet.unet import UNetModelWrapper
 
 torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
 torch.manual_seed(0)
 B = 128
-net = UNetModel(dim=(1, 8, 8), num_channels=32, num_res_blocks=1, channel_mult=(1, 2),
+net = UNetModelWrapper(dim=(1, 8, 8), num_channels=32, num_res_blocks=1, channel_mult=(1, 2),
                 attention_resolutions="4", num_head_channels=32, dropout=0.0)
-ema = UNetModel(dim=(1, 8, 8), num_channels=32, num_res_blocks=1, channel_mult=(1, 2),
+ema = UNetModelWrapper(dim=(1, 8, 8), num_channels=32, num_res_blocks=1, channel_mult=(1, 2),
                 attention_resolutions="4", num_head_channels=32, dropout=0.0)
 ema.load_state_dict(net.state_dict())
 opt = torch.optim.Adam(net.parameters(), lr=1e-3)
