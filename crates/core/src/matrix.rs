@@ -169,6 +169,53 @@ fn threads(parallel: bool) -> gemm::Parallelism {
     if parallel { parallelism() } else { gemm::Parallelism::None }
 }
 
+/// `c (+)= a * b` through the gemm crate, with `a` (`m x k`) and `b` (`k x n`) read through
+/// their `(column, row)` strides and `c` (`m x n`) row-major: what the three layouts below
+/// share. Nothing when `m` or `n` is 0.
+///
+/// # Safety
+/// Every index `i * rs + j * cs` of `a` and `b` within their shapes must lie in the slices
+/// (and `c.len() >= m * n`).
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided<T: GemmScalar>(
+    (m, n, k): (usize, usize, usize),
+    a: &[T],
+    (a_cs, a_rs): (usize, usize),
+    b: &[T],
+    (b_cs, b_rs): (usize, usize),
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: the caller bounds the operands; dst is (m x n, row stride n).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            T::ONE,
+            T::ONE,
+            false,
+            false,
+            false,
+            threads(parallel),
+        )
+    }
+}
+
 /// `c (+)= a * b^T` for row-major `a` (`m x k`), `b` (`n x k`), `c` (`m x n`): overwrites `c`,
 /// or adds to it when `accumulate`; on rayon's threads when `parallel`. Takes slices so that
 /// chunks need no copy. `k` must be > 0.
@@ -184,34 +231,9 @@ pub fn gemm_nt<T: GemmScalar>(
     parallel: bool,
 ) {
     assert!(k > 0 && a.len() >= m * k && b.len() >= n * k && c.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
     // SAFETY: the assert bounds every index gemm touches: lhs (m x k, row stride k),
-    // rhs = b^T read as (k x n) with column stride k, dst (m x n, row stride n).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            k as isize,
-            1,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            threads(parallel),
-        )
-    }
+    // rhs = b^T read as (k x n) with column stride k.
+    unsafe { gemm_strided((m, n, k), a, (1, k), b, (k, 1), c, accumulate, parallel) }
 }
 
 /// `c (+)= a * b` for row-major `a` (`m x k`), `b` (`k x n`), `c` (`m x n`), as [`gemm_nt`].
@@ -227,33 +249,8 @@ pub fn gemm_nn<T: GemmScalar>(
     parallel: bool,
 ) {
     assert!(k > 0 && a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
     // SAFETY: bounds asserted above; all three operands are row-major and contiguous.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            threads(parallel),
-        )
-    }
+    unsafe { gemm_strided((m, n, k), a, (1, k), b, (1, n), c, accumulate, parallel) }
 }
 
 /// `c (+)= a^T * b` for row-major `a` (`k x m`), `b` (`k x n`), `c` (`m x n`), as [`gemm_nt`]
@@ -270,34 +267,9 @@ pub fn gemm_tn<T: GemmScalar>(
     parallel: bool,
 ) {
     assert!(k > 0 && a.len() >= k * m && b.len() >= k * n && c.len() >= m * n);
-    if m == 0 || n == 0 {
-        return;
-    }
     // SAFETY: bounds asserted above: lhs = a^T read as (m x k) with column stride m and row
-    // stride 1, rhs = b (k x n, row stride n), dst (m x n, row stride n).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            m as isize,
-            1,
-            b.as_ptr(),
-            1,
-            n as isize,
-            T::ONE,
-            T::ONE,
-            false,
-            false,
-            false,
-            threads(parallel),
-        )
-    }
+    // stride 1, rhs = b (k x n, row stride n).
+    unsafe { gemm_strided((m, n, k), a, (m, 1), b, (1, n), c, accumulate, parallel) }
 }
 
 /// `a * b^T` as a new `a.rows() x b.rows()` matrix.
