@@ -227,7 +227,7 @@ pub fn verify(data_dir: &Path) -> Vec<Outcome> {
 }
 
 /// How many outcomes have each verdict: `(pass, fail, inconclusive, not run, error)`.
-pub fn counts(outcomes: &[Outcome]) -> [usize; 5] {
+pub fn counts<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> [usize; 5] {
     let mut c = [0; 5];
     for o in outcomes {
         c[match o.verdict {
@@ -241,9 +241,10 @@ pub fn counts(outcomes: &[Outcome]) -> [usize; 5] {
     c
 }
 
-/// `"7 pass, 1 fail, 2 inconclusive"` (zero counts left out, in that order).
-pub fn summary(outcomes: &[Outcome]) -> String {
-    let c = counts(outcomes);
+/// `"10 claims: 7 pass, 1 fail, 2 inconclusive"` (zero counts left out, in that order).
+pub fn summary<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> String {
+    let outcomes: Vec<&Outcome> = outcomes.into_iter().collect();
+    let c = counts(outcomes.iter().copied());
     let parts: Vec<String> = ["pass", "fail", "inconclusive", "not run", "error"]
         .iter()
         .zip(c)
