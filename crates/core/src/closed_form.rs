@@ -15,8 +15,10 @@
 //! matrix product per chunk, or, when the softmax has concentrated and nearly all weights are
 //! flushed to zero, a sum over the few non-zero ones. In dimensions up to 8 both are computed
 //! from the references stored by column instead, without matrix products. Queries are processed in tiles, one per
-//! thread at a time, each streaming the references through a cache-sized buffer. Extra memory is
-//! `O(B d + threads tile chunk)`; the `B x n x d` tensor of differences is never formed.
+//! thread at a time, each streaming the references through a cache-sized buffer, which the
+//! thread keeps for the next call (so that repeated calls do not fault fresh pages in); the
+//! accumulators are the output's own rows. Extra memory is `O(threads tile chunk)`; the
+//! `B x n x d` tensor of differences is never formed.
 //!
 //! Weights below `e^-(15 + ln n + 2 delta)` of the running maximum are flushed to zero: all of
 //! them together weigh less than `e^-15 ~ 3e-7` of the largest, far below the accuracy target.
@@ -43,12 +45,13 @@
 //!
 //! [`Evaluation::paths`] says how many queries took each route.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use crate::kernels;
-use crate::matrix::{GemmScalar, Matrix, gemm_nn, gemm_nt};
+use crate::matrix::{GemmScalar, Matrix, gemm_nn, gemm_nt, sq_norm};
 use crate::reference;
 use crate::{Error, Result};
 
@@ -193,6 +196,10 @@ trait Real: GemmScalar + Default {
     /// Unit roundoff.
     const UNIT: f64;
     fn get(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    /// Runs `f` on a buffer of `len` values (contents unspecified) kept by the calling thread
+    /// between calls, so that repeated evaluations do not fault fresh pages in.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
     fn scale(row: &mut [Self], s: f64);
     /// Appends the indices of the values above `threshold` (see [`kernels::above`]).
     fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>);
@@ -202,6 +209,8 @@ trait Real: GemmScalar + Default {
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
     /// See [`kernels::exp_shifted`].
     fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize);
+    /// The references (row-major) and their squared norms in this precision.
+    fn references(cf: &ClosedForm) -> (&[Self], &[Self]);
     /// The references by column in this precision, when the dimension is small enough.
     fn columns(cf: &ClosedForm) -> Option<&[Self]>;
     /// See [`kernels::logits_cols`].
@@ -223,6 +232,13 @@ impl Real for f32 {
     fn get(self) -> f64 {
         self as f64
     }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+        thread_local!(static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) });
+        with_scratch(&SCRATCH, len, f)
+    }
     fn scale(row: &mut [Self], s: f64) {
         let s = s as f32;
         row.iter_mut().for_each(|v| *v *= s);
@@ -241,6 +257,9 @@ impl Real for f32 {
     fn exp_shifted(g: &mut [Self], m: f64, floor: f64, entropy: bool) -> (f64, f64, usize) {
         let (s, e, kept) = kernels::exp_shifted(g, m as f32, floor as f32, entropy);
         (s as f64, e as f64, kept)
+    }
+    fn references(cf: &ClosedForm) -> (&[Self], &[Self]) {
+        (cf.refs.as_slice(), &cf.norms)
     }
     fn columns(cf: &ClosedForm) -> Option<&[Self]> {
         cf.cols.as_deref()
@@ -265,6 +284,13 @@ impl Real for f64 {
     const UNIT: f64 = f64::EPSILON / 2.0;
     fn get(self) -> f64 {
         self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+        thread_local!(static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) });
+        with_scratch(&SCRATCH, len, f)
     }
     fn scale(row: &mut [Self], s: f64) {
         row.iter_mut().for_each(|v| *v *= s);
@@ -300,6 +326,10 @@ impl Real for f64 {
         }
         (s, e, kept)
     }
+    fn references(cf: &ClosedForm) -> (&[Self], &[Self]) {
+        let refs = cf.refs64.get_or_init(|| cf.refs.as_slice().iter().map(|&v| v as f64).collect());
+        (refs, &cf.norms64)
+    }
     fn columns(cf: &ClosedForm) -> Option<&[Self]> {
         let cols = cf.cols.as_ref()?;
         Some(cf.cols64.get_or_init(|| cols.iter().map(|&v| v as f64).collect()))
@@ -326,6 +356,23 @@ impl Real for f64 {
             *a += w.iter().zip(&cols[k * stride..]).map(|(wj, c)| wj * c).sum::<f64>();
         }
     }
+}
+
+/// Runs `f` on the first `len` values of the thread's buffer `slot`, grown as needed. The buffer
+/// is taken out of the slot while in use: a nested call on the same thread (rayon may run another
+/// tile while this one waits inside a parallel product) finds the slot empty and allocates its own.
+fn with_scratch<T: Default + Clone, R>(
+    slot: &'static std::thread::LocalKey<Cell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut buf = slot.take();
+    if buf.len() < len {
+        buf = vec![T::default(); len];
+    }
+    let r = f(&mut buf[..len]);
+    slot.set(buf);
+    r
 }
 
 /// Per-query coefficients: `c = 1 / (2 (1 - t)^2)`, logits `a <x, x_i> - q ||x_i||^2`.
@@ -360,9 +407,71 @@ const COLUMNS_UP_TO: usize = 8;
 /// fewer than one weight in this many is non-zero.
 const SPARSE_BELOW: usize = 16;
 
+/// One chunk of references in [`ClosedForm::pass`]: the references `start..start + c` of `n`.
+struct Chunk<'a, T> {
+    start: usize,
+    n: usize,
+    /// Their squared norms.
+    norms: &'a [T],
+    /// Their rows (`c x d`).
+    block: &'a [T],
+    /// All references by column (`d <= COLUMNS_UP_TO`), whose columns start at index 0.
+    cols: Option<&'a [T]>,
+    /// Accumulate the entropy.
+    entropy: bool,
+}
+
+impl<T: Real> Chunk<'_, T> {
+    /// Folds this chunk into one query's state: `g` holds the query's inner products with the
+    /// chunk (unless the references are stored by column) and leaves with its flushed weights;
+    /// `acc` is rescaled to the new running maximum and, by column, receives the weighted sum.
+    /// Returns how many weights were not flushed.
+    fn absorb(
+        &self,
+        g: &mut [T],
+        acc: &mut [T],
+        st: &mut RowState,
+        coef: &Coef,
+        x: &[T],
+        scratch: &mut Vec<u32>,
+    ) -> usize {
+        let (start, n, c) = (self.start, self.n, g.len());
+        let mc = match self.cols {
+            Some(cols) => T::logits_cols(g, x, &cols[start..], n, self.norms, coef.a, coef.q),
+            None => T::logits(g, self.norms, coef.a, coef.q),
+        };
+        if st.m == f64::NEG_INFINITY {
+            st.m = mc;
+        } else if mc > st.m {
+            let scale = (st.m - mc).exp();
+            st.e = scale * (st.e + (st.m - mc) * st.s);
+            st.s *= scale;
+            T::scale(acc, scale);
+            st.m = mc;
+        }
+        st.top.offer(g, start, st.m - st.window, scratch);
+        let (s, e, kept) = T::exp_shifted(g, st.m, st.flush, self.entropy);
+        st.s += s;
+        st.e += e;
+        // By column, each query's weighted sum follows its weights while they are in cache.
+        if let Some(cols) = self.cols {
+            if kept * SPARSE_BELOW < c {
+                T::sparse_accumulate(acc, g, self.block);
+            } else {
+                T::wsum_cols(acc, g, &cols[start..], n);
+            }
+        }
+        kept
+    }
+}
+
 /// What the finishing step concluded for one query.
 enum Outcome {
-    Done { u: Vec<f64>, summary: WeightSummary, corrected: bool },
+    /// The velocity has been written over the query's accumulators.
+    Done {
+        summary: WeightSummary,
+        corrected: bool,
+    },
     Escalate,
 }
 
@@ -440,18 +549,20 @@ impl ClosedForm {
         crate::targets::check_times(ts)?;
         x.check_finite("queries")?;
 
+        // The velocity's rows hold each block's accumulators, then its result: the only
+        // allocation of the size of the output.
         let mut velocity = Matrix::zeros(x.rows(), d);
         let mut weights = summaries.then(|| Vec::with_capacity(x.rows()));
         let mut paths = PathCounts::default();
-        for start in (0..x.rows()).step_by(self.opts.block) {
-            let end = (start + self.opts.block).min(x.rows());
-            let xb = x.slice_rows(start, end);
-            let results = self.evaluate_block(&xb, &ts[start..end], summaries, &mut paths);
-            for (i, (u, s)) in results.into_iter().enumerate() {
-                velocity.row_mut(start + i).iter_mut().zip(&u).for_each(|(o, v)| *o = *v as f32);
-                if let Some(w) = weights.as_mut() {
-                    w.push(s);
-                }
+        let block = self.opts.block * d;
+        for (i, (xb, ub)) in
+            x.as_slice().chunks(block).zip(velocity.as_mut_slice().chunks_mut(block)).enumerate()
+        {
+            let start = i * self.opts.block;
+            let tb = &ts[start..start + xb.len() / d];
+            let s = self.evaluate_block(xb, tb, ub, summaries, &mut paths);
+            if let Some(w) = weights.as_mut() {
+                w.extend(s);
             }
         }
         Ok(Evaluation { velocity, weights, paths })
@@ -497,199 +608,206 @@ impl ClosedForm {
         <f32 as Real>::UNIT * coef.c * (k * 2.0 * t * xnorm * r + 8.0 * t * t * r * r)
     }
 
+    /// The velocities of the queries `x` (row-major, `d` wide) at times `ts`, written into `out`
+    /// (zeros on entry); returns the weight summaries.
     fn evaluate_block(
         &self,
-        x: &Matrix,
+        x: &[f32],
         ts: &[f64],
+        out: &mut [f32],
         summaries: bool,
         paths: &mut PathCounts,
-    ) -> Vec<(Vec<f64>, WeightSummary)> {
+    ) -> Vec<WeightSummary> {
+        let d = self.dim();
+        let row = |b: usize| &x[b * d..(b + 1) * d];
         let coefs: Vec<Coef> = ts.iter().map(|&t| Coef::new(t)).collect();
-        let xnorms: Vec<f64> = x.row_sq_norms();
+        let xx: Vec<f64> = x.chunks(d).map(sq_norm).collect();
         let deltas: Vec<f64> =
-            coefs.iter().zip(&xnorms).map(|(c, n)| self.logit_error_bound(c, n.sqrt())).collect();
+            coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt())).collect();
         let tol = self.opts.tol;
         let states =
             deltas.iter().map(|&dl| self.row_state(dl, summaries || (2.0 * dl).exp_m1() > tol)).collect();
-        let (acc, states) =
-            self.pass::<f32>(x.as_slice(), &self.norms, self.refs.as_slice(), &coefs, states, summaries);
-        let d = self.dim();
+        let states = self.pass::<f32>(x, &coefs, states, summaries, out);
         let outcomes: Vec<Outcome> = states
             .into_par_iter()
+            .zip(out.par_chunks_mut(d))
             .enumerate()
-            .map(|(b, st)| self.finish(x.row(b), &coefs[b], deltas[b], &acc[b * d..(b + 1) * d], st))
+            .map(|(b, (st, u))| self.finish(row(b), xx[b], &coefs[b], deltas[b], u, st))
             .collect();
-        let mut out: Vec<Option<(Vec<f64>, WeightSummary)>> = vec![None; x.rows()];
+        let unset = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
+        let mut weights = vec![unset; ts.len()];
         let mut escalate = Vec::new();
         for (b, outcome) in outcomes.into_iter().enumerate() {
             match outcome {
-                Outcome::Done { u, summary, corrected } => {
+                Outcome::Done { summary, corrected } => {
                     if corrected {
                         paths.corrected += 1;
                     } else {
                         paths.fast += 1;
                     }
-                    out[b] = Some((u, summary));
+                    weights[b] = summary;
                 }
                 Outcome::Escalate => escalate.push(b),
             }
         }
 
         if !escalate.is_empty() {
-            let refs64 = self.refs64.get_or_init(|| self.refs.as_slice().iter().map(|&v| v as f64).collect());
-            let xs: Vec<f64> = escalate.iter().flat_map(|&b| x.row(b).iter().map(|&v| v as f64)).collect();
+            let xs: Vec<f64> = escalate.iter().flat_map(|&b| row(b).iter().map(|&v| v as f64)).collect();
             let cs: Vec<Coef> = escalate.iter().map(|&b| coefs[b]).collect();
             let scale = <f64 as Real>::UNIT / <f32 as Real>::UNIT;
             let states = escalate.iter().map(|&b| self.row_state(deltas[b] * scale, true)).collect();
-            let (acc, states) = self.pass::<f64>(&xs, &self.norms64, refs64, &cs, states, summaries);
+            let mut acc = vec![0f64; escalate.len() * d];
+            let states = self.pass::<f64>(&xs, &cs, states, summaries, &mut acc);
             let outcomes: Vec<Outcome> = states
                 .into_par_iter()
+                .zip(acc.par_chunks_mut(d))
                 .enumerate()
-                .map(|(j, st)| {
+                .map(|(j, (st, u))| {
                     let b = escalate[j];
-                    self.finish(x.row(b), &coefs[b], deltas[b] * scale, &acc[j * d..(j + 1) * d], st)
+                    self.finish(row(b), xx[b], &coefs[b], deltas[b] * scale, u, st)
                 })
                 .collect();
-            for (j, outcome) in outcomes.into_iter().enumerate() {
-                let b = escalate[j];
-                out[b] = Some(match outcome {
-                    Outcome::Done { u, summary, .. } => {
+            for ((outcome, &b), u64) in outcomes.into_iter().zip(&escalate).zip(acc.chunks(d)) {
+                let u = &mut out[b * d..(b + 1) * d];
+                weights[b] = match outcome {
+                    Outcome::Done { summary, .. } => {
                         paths.double += 1;
-                        (u, summary)
+                        u.iter_mut().zip(u64).for_each(|(o, v)| *o = *v as f32);
+                        summary
                     }
                     Outcome::Escalate => {
                         paths.brute += 1;
-                        reference::velocity_one(&self.refs, x.row(b), coefs[b].t)
+                        let (v, summary) = reference::velocity_one(&self.refs, row(b), coefs[b].t);
+                        u.iter_mut().zip(&v).for_each(|(o, v)| *o = *v as f32);
+                        summary
                     }
-                });
+                };
             }
         }
-        out.into_iter().map(|o| o.expect("every query is finished")).collect()
+        weights
     }
 
     /// One chunked pass of the online log-sum-exp over all references, in precision `T`.
-    /// Returns the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` and the states.
+    /// Accumulates the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` into `acc`
+    /// (zeros on entry, one row per query) and returns the states.
     ///
     /// For `d < 256`, queries are split into tiles of [`Options::tile`] rows, processed in
     /// parallel; each tile streams the references through a `tile x chunk` buffer that stays in
     /// cache, with single-threaded matrix products (for `d <= 8`, no products: the logits and the
     /// weighted sum come from the references stored by column). For larger `d`, one tile holds
-    /// every query and the products are parallel. A query's result never depends on the thread
-    /// count.
+    /// every query, the products are parallel and so are the per-query steps between them. A
+    /// query's result never depends on the thread count.
     fn pass<T: Real>(
         &self,
         x: &[T],
-        norms: &[T],
-        refs: &[T],
         coefs: &[Coef],
         mut states: Vec<RowState>,
         entropy: bool,
-    ) -> (Vec<T>, Vec<RowState>) {
+        acc: &mut [T],
+    ) -> Vec<RowState> {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
         let chunk = self.opts.chunk.min(n);
+        let (refs, norms) = T::references(self);
         // Small d: parallel tiles of queries with single-threaded products on cache-sized buffers.
         // Large d: the products dominate and are most efficient over all queries at once, on all
         // threads. Either way a query's result does not depend on the number of threads.
         let (tile, parallel) = if d >= WIDE { (bsz.max(1), true) } else { (self.opts.tile, false) };
         let cols = T::columns(self);
-        let mut acc = vec![T::default(); bsz * d];
         acc.par_chunks_mut(tile * d)
             .zip(states.par_chunks_mut(tile))
             .zip(coefs.par_chunks(tile))
             .zip(x.par_chunks(tile * d))
             .for_each(|(((acc, states), coefs), x)| {
                 let rows = coefs.len();
-                let mut g = vec![T::default(); rows * chunk];
-                let mut scratch = Vec::new();
-                for start in (0..n).step_by(chunk) {
-                    let c = chunk.min(n - start);
-                    let gbuf = &mut g[..rows * c];
-                    let block = &refs[start * d..(start + c) * d];
-                    if cols.is_none() {
-                        gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
-                    }
-                    let nchunk = &norms[start..start + c];
-                    let mut total = 0;
-                    for ((((grow, arow), st), coef), xrow) in gbuf
-                        .chunks_mut(c)
-                        .zip(acc.chunks_mut(d))
-                        .zip(states.iter_mut())
-                        .zip(coefs)
-                        .zip(x.chunks(d))
-                    {
-                        let mc = match cols {
-                            Some(cols) => {
-                                T::logits_cols(grow, xrow, &cols[start..], n, nchunk, coef.a, coef.q)
-                            }
-                            None => T::logits(grow, nchunk, coef.a, coef.q),
+                T::with_scratch(rows * chunk, |g| {
+                    for start in (0..n).step_by(chunk) {
+                        let c = chunk.min(n - start);
+                        let gbuf = &mut g[..rows * c];
+                        let block = &refs[start * d..(start + c) * d];
+                        if cols.is_none() {
+                            gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
+                        }
+                        let ch = Chunk { start, n, norms: &norms[start..start + c], block, cols, entropy };
+                        // One row per query; with parallel products the rows are spread over the
+                        // threads too (each row's result is the same either way).
+                        let rows_of = |(((g, a), st), (coef, x)), scratch: &mut Vec<u32>| {
+                            ch.absorb(g, a, st, coef, x, scratch)
                         };
-                        if st.m == f64::NEG_INFINITY {
-                            st.m = mc;
-                        } else if mc > st.m {
-                            let scale = (st.m - mc).exp();
-                            st.e = scale * (st.e + (st.m - mc) * st.s);
-                            st.s *= scale;
-                            T::scale(arow, scale);
-                            st.m = mc;
-                        }
-                        st.top.offer(grow, start, st.m - st.window, &mut scratch);
-                        let (s, e, kept) = T::exp_shifted(grow, st.m, st.flush, entropy);
-                        st.s += s;
-                        st.e += e;
-                        // By column, each query's weighted sum follows its weights while they are
-                        // in cache.
-                        if let Some(cols) = cols {
-                            if kept * SPARSE_BELOW < c {
-                                T::sparse_accumulate(arow, grow, block);
-                            } else {
-                                T::wsum_cols(arow, grow, &cols[start..], n);
-                            }
-                        }
-                        total += kept;
-                    }
-                    // Most weights are flushed to zero once the softmax concentrates: then adding
-                    // the few non-zero terms costs less than the dense product.
-                    if cols.is_none() {
-                        if total * SPARSE_BELOW < rows * c {
-                            for (grow, arow) in gbuf.chunks(c).zip(acc.chunks_mut(d)) {
-                                T::sparse_accumulate(arow, grow, block);
-                            }
+                        let total: usize = if parallel {
+                            gbuf.par_chunks_mut(c)
+                                .zip(acc.par_chunks_mut(d))
+                                .zip(states.par_iter_mut())
+                                .zip(coefs.par_iter().zip(x.par_chunks(d)))
+                                .map_init(Vec::new, |scratch, item| rows_of(item, scratch))
+                                .sum()
                         } else {
-                            gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
+                            let mut scratch = Vec::new();
+                            gbuf.chunks_mut(c)
+                                .zip(acc.chunks_mut(d))
+                                .zip(states.iter_mut())
+                                .zip(coefs.iter().zip(x.chunks(d)))
+                                .map(|item| rows_of(item, &mut scratch))
+                                .sum()
+                        };
+                        // Most weights are flushed to zero once the softmax concentrates: then
+                        // adding the few non-zero terms costs less than the dense product.
+                        if cols.is_none() {
+                            if total * SPARSE_BELOW >= rows * c {
+                                gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
+                            } else if parallel {
+                                gbuf.par_chunks(c)
+                                    .zip(acc.par_chunks_mut(d))
+                                    .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                            } else {
+                                gbuf.chunks(c)
+                                    .zip(acc.chunks_mut(d))
+                                    .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                            }
                         }
                     }
-                }
+                });
             });
-        (acc, states)
+        states
     }
 
-    /// Turns one query's accumulators into its velocity, correcting the top references exactly
-    /// when `delta` (the logit error bound of the pass) asks for it.
-    fn finish<T: Real>(&self, x: &[f32], coef: &Coef, delta: f64, acc: &[T], st: RowState) -> Outcome {
+    /// Turns the accumulators of query `x` (`xx = ||x||^2`) into its velocity, in place,
+    /// correcting the top references exactly when `delta` (the logit error bound of the pass)
+    /// asks for it.
+    fn finish<T: Real>(
+        &self,
+        x: &[f32],
+        xx: f64,
+        coef: &Coef,
+        delta: f64,
+        acc: &mut [T],
+        st: RowState,
+    ) -> Outcome {
         let tol = self.opts.tol;
         let n = self.refs.rows();
         let RowState { m, mut s, mut e, top, .. } = st;
-        let mut sum: Vec<f64> = acc.iter().map(|v| v.get()).collect();
         let top = top.finish();
+        // Exact minus approximate weight of each recomputed reference, and the reference.
+        let mut terms: Vec<(f64, &[f32])> = Vec::new();
         let needs_correction = (2.0 * delta).exp_m1() > tol;
         let mut summary = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
         if needs_correction {
             if delta > 50.0 {
                 return Outcome::Escalate;
             }
-            let xx: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
             let mut exact_mass = 0.0;
             let mut best = (f64::NEG_INFINITY, 0);
-            for &(approx, i) in top.iter().take_while(|p| p.0 - m >= -self.window(delta)) {
-                let r = self.refs.row(i);
-                let exact = coef.c * (xx - reference::dist_scaled(x, r, coef.t));
+            let window = self.window(delta);
+            let recompute: Vec<(f64, usize)> =
+                top.iter().take_while(|p| p.0 - m >= -window).copied().collect();
+            let rows: Vec<&[f32]> = recompute.iter().map(|&(_, i)| self.refs.row(i)).collect();
+            let dists = reference::dist_scaled_many(x, &rows, coef.t);
+            for ((&(approx, i), &r), dist) in recompute.iter().zip(&rows).zip(dists) {
+                let exact = coef.c * (xx - dist);
                 let wa = if approx - m < self.flush(delta) { 0.0 } else { (approx - m).exp() };
                 let we = (exact - m).exp();
                 s += we - wa;
                 e += we * (exact - m) - wa * (approx - m);
-                for (o, &v) in sum.iter_mut().zip(r) {
-                    *o += (we - wa) * v as f64;
-                }
+                terms.push((we - wa, r));
                 exact_mass += we;
                 if exact > best.0 {
                     best = (exact, i);
@@ -711,7 +829,18 @@ impl ClosedForm {
             summary.argmax = i;
         }
         summary.entropy = s.ln() - e / s;
-        let u = sum.iter().zip(x).map(|(a, &xv)| (a / s - xv as f64) / (1.0 - coef.t)).collect();
-        Outcome::Done { u, summary, corrected: needs_correction }
+        // u = (sum / s - x) / (1 - t), with sum = acc + the corrections, in f64; one loop per
+        // step over the whole row, so that each vectorises.
+        let omt = 1.0 - coef.t;
+        f64::with_scratch(acc.len(), |sum| {
+            sum.iter_mut().zip(acc.iter()).for_each(|(o, a)| *o = a.get());
+            for &(dw, r) in &terms {
+                sum.iter_mut().zip(r).for_each(|(o, &v)| *o += dw * v as f64);
+            }
+            for ((a, &o), &xv) in acc.iter_mut().zip(sum.iter()).zip(x) {
+                *a = T::from_f64((o / s - xv as f64) / omt);
+            }
+        });
+        Outcome::Done { summary, corrected: needs_correction }
     }
 }

@@ -29,6 +29,24 @@ pub fn dist_scaled(x: &[f32], r: &[f32], t: f64) -> f64 {
         .sum()
 }
 
+/// [`dist_scaled`] from `x` to each of `rs`: the same sums in the same order, so the results are
+/// bit-identical, computed four references at a time so that their independent accumulations
+/// overlap instead of each waiting on its own previous addition.
+pub fn dist_scaled_many(x: &[f32], rs: &[&[f32]], t: f64) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rs.len());
+    for group in rs.chunks(4) {
+        let mut acc = [0f64; 4];
+        for (k, &a) in x.iter().enumerate() {
+            for (s, r) in acc.iter_mut().zip(group) {
+                let d = a as f64 - t * r[k] as f64;
+                *s += d * d;
+            }
+        }
+        out.extend_from_slice(&acc[..group.len()]);
+    }
+    out
+}
+
 /// Softmax of `logits` in `f64` with max subtraction.
 pub fn softmax(logits: &[f64]) -> Vec<f64> {
     let m = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);

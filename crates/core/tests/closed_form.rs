@@ -6,6 +6,7 @@
 
 use cfm_core::{ClosedForm, Matrix, Stream, reference};
 use proptest::prelude::*;
+use rayon::prelude::*;
 
 const TOL: f64 = 1e-4;
 
@@ -271,5 +272,36 @@ fn every_path_is_independent_of_the_thread_count() {
             assert_eq!(one.velocity, other.velocity, "d = {d}, {threads} threads");
             assert_eq!(one.weights, other.weights, "d = {d}, {threads} threads");
         }
+    }
+}
+
+/// The buffers a thread keeps between calls start with what the previous call left in them: a
+/// call after others of larger and of other shapes, and one nested inside another call's parallel
+/// work on the same pool, give the results of a call on a fresh thread.
+#[test]
+fn results_do_not_depend_on_earlier_calls() {
+    let mut s = Stream::new(14);
+    let (wide, narrow) = (data(1_500, 300, &mut s), data(700, 40, &mut s));
+    let (xw, xn) =
+        (queries(&wide, 90, 0.5, Kind::Noise, &mut s), queries(&narrow, 90, 0.5, Kind::Noise, &mut s));
+    let ts: Vec<f64> = (0..90).map(|i| (i % 10) as f64 / 10.0).collect();
+    let (cw, cn) = (ClosedForm::new(wide).unwrap(), ClosedForm::new(narrow).unwrap());
+    let fresh = |cf: &ClosedForm, x: &Matrix| {
+        std::thread::scope(|sc| sc.spawn(|| cf.evaluate(x, &ts, true).unwrap()).join().unwrap())
+    };
+    let (want_w, want_n) = (fresh(&cw, &xw), fresh(&cn, &xn));
+    for _ in 0..2 {
+        let w = cw.evaluate(&xw, &ts, true).unwrap();
+        let n = cn.evaluate(&xn, &ts, true).unwrap();
+        assert_eq!((w.velocity, w.weights), (want_w.velocity.clone(), want_w.weights.clone()));
+        assert_eq!((n.velocity, n.weights), (want_n.velocity.clone(), want_n.weights.clone()));
+    }
+    let nested: Vec<Matrix> = (0..4usize)
+        .into_par_iter()
+        .map(|i| if i % 2 == 0 { cw.evaluate(&xw, &ts, false) } else { cn.evaluate(&xn, &ts, false) })
+        .map(|e| e.unwrap().velocity)
+        .collect();
+    for (i, v) in nested.iter().enumerate() {
+        assert_eq!(v, if i % 2 == 0 { &want_w.velocity } else { &want_n.velocity });
     }
 }
