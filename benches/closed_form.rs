@@ -1,7 +1,11 @@
 //! Closed-form velocity (Proposition 1) for B = 256 queries against n references in d
 //! dimensions, next to the two matrix products it contains, `(B x d) (d x n)` (logits) and
 //! `(B x n) (n x d)` (weighted sum), measured in the same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
-//! queries, t = 0.5. Summarise with `cargo run --release -p cfm-bench --bin bench-table`.
+//! queries, t = 0.5. At t = 0.5 the softmax has concentrated from d = 64 on (a few non-zero
+//! weights per query), so `closed_form_dense` also times t = 0.02, where it has not at any d of
+//! the grid (every weight counts); `routes.json` beside criterion's estimates records which
+//! accuracy route the queries took at each time and their mean largest weight. Summarise with
+//! `cargo run --release -p cfm-bench --bin bench-table`.
 //!
 //! `CFM_BENCH_SHAPES="10000x64,50000x784"` restricts the grid (default: n in {1k, 10k, 50k},
 //! d in {2, 64, 784, 3072}).
@@ -13,6 +17,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const B: usize = 256;
 const T: f64 = 0.5;
+/// An early time, where the weights are spread over many references.
+const T_DENSE: f64 = 0.02;
 
 fn shapes() -> Vec<(usize, usize)> {
     match std::env::var("CFM_BENCH_SHAPES") {
@@ -40,6 +46,8 @@ fn closed_form(c: &mut Criterion) {
         g.sample_size(10);
         let cf = ClosedForm::new(refs.clone()).unwrap();
         g.bench_function("closed_form", |b| b.iter(|| cf.velocity(&queries, T).unwrap()));
+        g.bench_function("closed_form_dense", |b| b.iter(|| cf.velocity(&queries, T_DENSE).unwrap()));
+        write_routes(&format!("closed_form_n{n}_d{d}"), &cf, &queries);
         let mut out = vec![0f32; B * n];
         g.bench_function("matmul", |b| {
             b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false, true))
@@ -55,6 +63,22 @@ fn closed_form(c: &mut Criterion) {
         g.bench_function("candle_matmul", |b| b.iter(|| qt.matmul(&rt).unwrap()));
         g.finish();
     }
+}
+
+/// The accuracy routes (fast, corrected, f64, brute force) of the queries and their mean largest
+/// weight at t = 0.5 and t = 0.02, as `<group>/routes.json` in criterion's folder.
+fn write_routes(group: &str, cf: &ClosedForm, queries: &Matrix) {
+    let at = |t: f64| {
+        let e = cf.evaluate(queries, &vec![t; queries.rows()], true).unwrap();
+        let w = e.weights.unwrap();
+        let p = e.paths;
+        serde_json::json!({
+            "routes": [p.fast, p.corrected, p.double, p.brute],
+            "max_weight": w.iter().map(|s| s.max_weight).sum::<f64>() / w.len() as f64,
+        })
+    };
+    let json = serde_json::json!({ "t0.5": at(T), "t0.02": at(T_DENSE) });
+    cfm_bench::write_beside_estimates(&[group, "routes.json"], &json);
 }
 
 criterion_group!(benches, closed_form);

@@ -47,6 +47,7 @@ fn training(c: &mut Criterion) {
     ] {
         let mut trainer = Trainer::new(&config(model, target), data, image, &Device::Cpu).unwrap();
         g.bench_function(name, |b| b.iter(|| trainer.step().unwrap()));
+        write_phases(name, &mut trainer);
     }
     g.finish();
 
@@ -59,6 +60,27 @@ fn training(c: &mut Criterion) {
         g.bench_function(format!("m{m}"), |b| b.iter(|| trainer.step().unwrap()));
     }
     g.finish();
+}
+
+/// Where a step's time goes: the median over 30 more steps of each phase of
+/// [`cfm_nn::train::StepTimes`], in ms, written beside criterion's estimates as
+/// `train_step/<name>/phases.json` for `bench-table`.
+fn write_phases(name: &str, trainer: &mut Trainer) {
+    let mut phases: [Vec<f64>; 4] = Default::default();
+    for _ in 0..30 {
+        let t = trainer.step().unwrap().times;
+        for (p, d) in phases.iter_mut().zip([t.batch, t.forward, t.backward, t.update]) {
+            p.push(d.as_secs_f64() * 1e3);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let [batch, forward, backward, update] = phases.each_mut().map(median);
+    let json =
+        serde_json::json!({ "batch": batch, "forward": forward, "backward": backward, "update": update });
+    cfm_bench::write_beside_estimates(&["train_step", name, "phases.json"], &json);
 }
 
 criterion_group!(benches, training);

@@ -2,10 +2,13 @@
 //! (`target/criterion/<group>/<id>/new/estimates.json`):
 //! - the closed form: median time next to its two matrix products measured in the same run
 //!   (logits `(B x d)(d x n)`, weighted sum `(B x n)(n x d)`), its ratio to the first and to
-//!   both, queries/s and effective GFLOP/s counting `4 B n d` flops;
+//!   both, queries/s and effective GFLOP/s counting `4 B n d` flops; then at t = 0.02, where
+//!   the weights have not concentrated, against both products, with the accuracy routes the
+//!   queries took and their mean largest weight (`routes.json`, written by the bench);
 //! - when `--bench backends` has run: the products under gemm, faer and OpenBLAS, and whether
 //!   each backend's results are bit-identical on 1, 2 and 3 threads;
-//! - training steps, and the EFM overhead fitted to the paper's cost model
+//! - training steps, where their time goes (`phases.json`, written by the training bench), and
+//!   the EFM overhead fitted to the paper's cost model
 //!   `t(M) = b (a + M c)` by least squares over M (App. D.1: a = 4.3 ms, c = 0.9 us).
 
 use std::path::Path;
@@ -36,6 +39,27 @@ fn training(root: &Path) {
             println!("| {n} | {t:.2} | {:.0} |", B_TRAIN / t * 1e3);
         }
     }
+    let phases: Vec<(&str, serde_json::Value)> = names
+        .iter()
+        .filter_map(|n| {
+            let text = std::fs::read_to_string(steps.join(n).join("phases.json")).ok()?;
+            Some((*n, serde_json::from_str(&text).ok()?))
+        })
+        .collect();
+    if !phases.is_empty() {
+        println!(
+            "\n| where a step's time goes (median ms, share of their sum) | batch | forward | backward | clipping, Adam, EMA |\n|---|---|---|---|---|"
+        );
+        for (n, p) in phases {
+            let ms: Vec<f64> = ["batch", "forward", "backward", "update"]
+                .iter()
+                .map(|k| p[k].as_f64().unwrap_or(f64::NAN))
+                .collect();
+            let sum: f64 = ms.iter().sum();
+            let cells: Vec<String> = ms.iter().map(|v| format!("{v:.2} ({:.0}%)", 100.0 * v / sum)).collect();
+            println!("| {n} | {} |", cells.join(" | "));
+        }
+    }
     let efm = root.join("efm_overhead");
     let pts: Vec<(f64, f64)> = [1.0, 128.0, 256.0, 1000.0]
         .iter()
@@ -62,6 +86,7 @@ fn training(root: &Path) {
 
 fn closed_form(root: &str) {
     let mut rows = Vec::new();
+    let mut dense = Vec::new();
     for entry in std::fs::read_dir(root).unwrap_or_else(|e| panic!("{root}: {e}; run `just bench` first")) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -72,6 +97,16 @@ fn closed_form(root: &str) {
             continue;
         };
         rows.push((d, n, cf, mm, median_ms(&path, "matmul_nn"), median_ms(&path, "candle_matmul")));
+        let routes: Option<serde_json::Value> = std::fs::read_to_string(path.join("routes.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        dense.push((
+            d,
+            n,
+            median_ms(&path, "closed_form_dense"),
+            mm + median_ms(&path, "matmul_nn").unwrap_or(f64::NAN),
+            routes,
+        ));
     }
     rows.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
@@ -89,6 +124,28 @@ fn closed_form(root: &str) {
             nn.map_or("-".into(), |nn| format!("{:.2}", cf / (mm + nn))),
             ms(candle),
         );
+    }
+    dense.sort_by(|a, b| (a.0, a.1).partial_cmp(&(b.0, b.1)).unwrap());
+    if dense.iter().all(|r| r.2.is_none()) {
+        return;
+    }
+    println!(
+        "\n| n | d | t = 0.02 ms | vs two | routes at t = 0.02 (fast / corrected / f64 / brute) | mean largest weight | routes at t = 0.5 | mean largest weight |\n|---|---|---|---|---|---|---|---|"
+    );
+    let route = |r: &Option<serde_json::Value>, t: &str| match r {
+        Some(v) => (
+            v[t]["routes"]
+                .as_array()
+                .map_or("-".into(), |a| a.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" / ")),
+            v[t]["max_weight"].as_f64().map_or("-".into(), |w| format!("{w:.3}")),
+        ),
+        None => ("-".into(), "-".into()),
+    };
+    for (d, n, ms_dense, two, routes) in &dense {
+        let ((r02, w02), (r05, w05)) = (route(routes, "t0.02"), route(routes, "t0.5"));
+        let cf = ms_dense.map_or("-".into(), |c| format!("{c:.2}"));
+        let ratio = ms_dense.map_or("-".into(), |c| format!("{:.2}", c / two));
+        println!("| {n} | {d} | {cf} | {ratio} | {r02} | {w02} | {r05} | {w05} |");
     }
 }
 

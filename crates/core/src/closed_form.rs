@@ -196,7 +196,6 @@ trait Real: GemmScalar + Default {
     /// Unit roundoff.
     const UNIT: f64;
     fn get(self) -> f64;
-    fn from_f64(v: f64) -> Self;
     /// Runs `f` on a buffer of `len` values (contents unspecified) kept by the calling thread
     /// between calls, so that repeated evaluations do not fault fresh pages in.
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
@@ -225,15 +224,14 @@ trait Real: GemmScalar + Default {
     ) -> f64;
     /// See [`kernels::wsum_cols`].
     fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize);
+    /// See [`kernels::velocity`].
+    fn velocity(acc: &mut [Self], terms: &[(f64, &[f32])], x: &[f32], s: f64, omt: f64, sum: &mut [f64]);
 }
 
 impl Real for f32 {
     const UNIT: f64 = f32::EPSILON as f64 / 2.0;
     fn get(self) -> f64 {
         self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
     }
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
         thread_local!(static SCRATCH: Cell<Vec<f32>> = const { Cell::new(Vec::new()) });
@@ -278,15 +276,15 @@ impl Real for f32 {
     fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize) {
         kernels::wsum_cols(acc, w, cols, stride)
     }
+    fn velocity(acc: &mut [Self], terms: &[(f64, &[f32])], x: &[f32], s: f64, omt: f64, sum: &mut [f64]) {
+        kernels::velocity(acc, terms, x, s, omt, sum)
+    }
 }
 
 impl Real for f64 {
     const UNIT: f64 = f64::EPSILON / 2.0;
     fn get(self) -> f64 {
         self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
     }
     fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
         thread_local!(static SCRATCH: Cell<Vec<f64>> = const { Cell::new(Vec::new()) });
@@ -354,6 +352,14 @@ impl Real for f64 {
     fn wsum_cols(acc: &mut [Self], w: &[Self], cols: &[Self], stride: usize) {
         for (k, a) in acc.iter_mut().enumerate() {
             *a += w.iter().zip(&cols[k * stride..]).map(|(wj, c)| wj * c).sum::<f64>();
+        }
+    }
+    fn velocity(acc: &mut [Self], terms: &[(f64, &[f32])], x: &[f32], s: f64, omt: f64, _: &mut [f64]) {
+        for &(dw, r) in terms {
+            acc.iter_mut().zip(r).for_each(|(o, &v)| *o += dw * v as f64);
+        }
+        for (a, &xv) in acc.iter_mut().zip(x) {
+            *a = (*a / s - xv as f64) / omt;
         }
     }
 }
@@ -621,7 +627,7 @@ impl ClosedForm {
         let d = self.dim();
         let row = |b: usize| &x[b * d..(b + 1) * d];
         let coefs: Vec<Coef> = ts.iter().map(|&t| Coef::new(t)).collect();
-        let xx: Vec<f64> = x.chunks(d).map(sq_norm).collect();
+        let xx: Vec<f64> = x.par_chunks(d).map(sq_norm).collect();
         let deltas: Vec<f64> =
             coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt())).collect();
         let tol = self.opts.tol;
@@ -829,18 +835,8 @@ impl ClosedForm {
             summary.argmax = i;
         }
         summary.entropy = s.ln() - e / s;
-        // u = (sum / s - x) / (1 - t), with sum = acc + the corrections, in f64; one loop per
-        // step over the whole row, so that each vectorises.
-        let omt = 1.0 - coef.t;
-        f64::with_scratch(acc.len(), |sum| {
-            sum.iter_mut().zip(acc.iter()).for_each(|(o, a)| *o = a.get());
-            for &(dw, r) in &terms {
-                sum.iter_mut().zip(r).for_each(|(o, &v)| *o += dw * v as f64);
-            }
-            for ((a, &o), &xv) in acc.iter_mut().zip(sum.iter()).zip(x) {
-                *a = T::from_f64((o / s - xv as f64) / omt);
-            }
-        });
+        // u = (sum / s - x) / (1 - t), with sum = acc + the corrections, in f64.
+        f64::with_scratch(acc.len(), |sum| T::velocity(acc, &terms, x, s, 1.0 - coef.t, sum));
         Outcome::Done { summary, corrected: needs_correction }
     }
 }

@@ -258,12 +258,37 @@ fn wsum_cols_body<const FMA: bool>(acc: &mut [f32], w: &[f32], cols: &[f32], str
     }
 }
 
+/// `acc[k] <- ((acc[k] + sum_j dw_j r_j[k]) / s - x[k]) / omt`, the sums in `f64` (in `sum`),
+/// each term added in order: the closed form's velocity from its accumulators and corrections.
+/// No fused multiply-add, so that every instruction set gives the same bits.
+#[inline(always)]
+fn velocity_body<const FMA: bool>(
+    acc: &mut [f32],
+    terms: &[(f64, &[f32])],
+    x: &[f32],
+    (s, omt): (f64, f64),
+    sum: &mut [f64],
+) {
+    for (o, &a) in sum.iter_mut().zip(acc.iter()) {
+        *o = a as f64;
+    }
+    for &(dw, r) in terms {
+        for (o, &v) in sum.iter_mut().zip(r) {
+            *o += dw * v as f64;
+        }
+    }
+    for ((a, &o), &xv) in acc.iter_mut().zip(sum.iter()).zip(x) {
+        *a = ((o / s - xv as f64) / omt) as f32;
+    }
+}
+
 dispatch!(logits_body, logits_avx512, logits_avx2, (g: &mut [f32], norms: &[f32], a: f32, q: f32) -> f32);
 dispatch!(logits_cols_body, logits_cols_avx512, logits_cols_avx2, (g: &mut [f32], x: &[f32], cols: &[f32], stride: usize, norms: &[f32], a: f32, q: f32) -> f32);
 dispatch!(wsum_cols_body, wsum_cols_avx512, wsum_cols_avx2, (acc: &mut [f32], w: &[f32], cols: &[f32], stride: usize) -> ());
 dispatch!(sparse_body, sparse_avx512, sparse_avx2, (acc: &mut [f32], w: &[f32], xs: &[f32]) -> ());
 dispatch!(above_body, above_avx512, above_avx2, (row: &[f32], threshold: f32, out: &mut Vec<u32>) -> ());
 dispatch!(dist_body, dist_avx512, dist_avx2, (x: &[f32], r: &[f32], t: f32) -> f32);
+dispatch!(velocity_body, velocity_avx512, velocity_avx2, (acc: &mut [f32], terms: &[(f64, &[f32])], x: &[f32], st: (f64, f64), sum: &mut [f64]) -> ());
 dispatch!(exp_body, exp_avx512, exp_avx2, (g: &mut [f32], m: f32, floor: f32, entropy: bool) -> (f32, f32, usize));
 
 /// `g[i] <- a * g[i] - q * norms[i]` (the closed form's logits from a row of inner products);
@@ -371,6 +396,23 @@ pub fn dist_scaled(x: &[f32], r: &[f32], t: f32) -> f32 {
     dist_body::<false>(x, r, t)
 }
 
+/// The velocity of one query from its accumulators, in place: `acc[k] <- ((acc[k] + sum_j dw_j
+/// r_j[k]) / s - x[k]) / (1 - t)` for `terms` `(dw_j, r_j)` and `omt = 1 - t`, summed in `f64`
+/// (`sum`, as long as `acc`, is scratch). The same bits on every instruction set.
+pub fn velocity(acc: &mut [f32], terms: &[(f64, &[f32])], x: &[f32], s: f64, omt: f64, sum: &mut [f64]) {
+    assert!(x.len() == acc.len() && sum.len() == acc.len() && terms.iter().all(|t| t.1.len() == acc.len()));
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `level` checked that the CPU has the features each variant is compiled for.
+    unsafe {
+        match level() {
+            2 => return velocity_avx512(acc, terms, x, (s, omt), sum),
+            1 => return velocity_avx2(acc, terms, x, (s, omt), sum),
+            _ => {}
+        }
+    }
+    velocity_body::<false>(acc, terms, x, (s, omt), sum)
+}
+
 /// `g[i] <- exp(g[i] - m)` (every `g[i] <= m`), flushed to 0 where `g[i] - m < floor`
 /// (`floor >= LOWEST_FLUSH`): flushed terms produce no denormal numbers, and no work in the
 /// sparse accumulation. Returns the sum of the new values, if `entropy`
@@ -454,6 +496,23 @@ mod tests {
         }
         assert_eq!(m, want.iter().copied().fold(f32::MIN, f32::max));
     }
+    #[test]
+    fn velocity_matches_the_scalar_formula_bit_for_bit() {
+        let d = 37;
+        let acc0: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+        let x: Vec<f32> = (0..d).map(|i| (i as f32 * 0.11).cos()).collect();
+        let (r1, r2): (Vec<f32>, Vec<f32>) =
+            ((0..d).map(|i| i as f32 * 0.1).collect(), x.iter().map(|v| -v).collect());
+        let terms = [(0.25f64, &r1[..]), (-1e-3, &r2[..])];
+        let (s, omt) = (1.7, 0.4);
+        let mut acc = acc0.clone();
+        velocity(&mut acc, &terms, &x, s, omt, &mut vec![0.0; d]);
+        for k in 0..d {
+            let sum = acc0[k] as f64 + 0.25 * r1[k] as f64 + -1e-3 * r2[k] as f64;
+            assert_eq!(acc[k].to_bits(), (((sum / s - x[k] as f64) / omt) as f32).to_bits(), "k = {k}");
+        }
+    }
+
     #[test]
     fn column_logits_and_weighted_sums() {
         let (n, d, stride) = (37, 3, 41);

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 pub use batch::{Batch, Epochs, make_batch, regression_target};
 pub use config::{Target, TimeWindow, TrainConfig};
-pub use trainer::{StepReport, Trainer};
+pub use trainer::{StepReport, StepTimes, Trainer};
 
 use crate::checkpoint::{FORMAT_VERSION, hashed_dir, lock_dir, write_json};
 use crate::models::ImageShape;

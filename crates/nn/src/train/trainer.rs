@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -24,6 +25,12 @@ use crate::models::{ImageShape, Mlp, ModelConfig, Network, Output, Workspace};
 use crate::trained::{ModelCard, TrainedModel};
 use crate::{Error, Result};
 
+/// The time since `clock`, which moves on to now.
+fn lap(clock: &mut Instant) -> Duration {
+    let now = Instant::now();
+    now - std::mem::replace(clock, now)
+}
+
 /// What one step measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepReport {
@@ -33,6 +40,22 @@ pub struct StepReport {
     pub grad_norm: f64,
     /// Learning rate used.
     pub lr: f64,
+    /// Where the step's time went.
+    pub times: StepTimes,
+}
+
+/// Wall time of the phases of one step, the breakdown of `benches/training.rs`. On a GPU the
+/// kernels run asynchronously, so only their sum is meaningful there.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepTimes {
+    /// Minibatch assembly: indices, `x0`, `t`, `x_t` and the target.
+    pub batch: Duration,
+    /// The network's forward pass and the loss.
+    pub forward: Duration,
+    /// Back-propagation to the parameters' gradients.
+    pub backward: Duration,
+    /// Gradient clipping, the Adam update and the EMA.
+    pub update: Duration,
 }
 
 /// The MLP's engine: its own passes, flat optimiser state, buffers allocated once.
@@ -97,13 +120,17 @@ fn loss_and_grad(config: &TrainConfig, y: &[f32], batch: &Batch, dy: &mut [f32])
 }
 
 impl MlpEngine {
-    fn step(&mut self, config: &TrainConfig, batch: &Batch) -> (f32, StepStats) {
+    fn step(&mut self, config: &TrainConfig, batch: &Batch, times: &mut StepTimes) -> (f32, StepStats) {
+        let mut clock = Instant::now();
         let t: Vec<f32> = batch.t.iter().map(|&t| t as f32).collect();
         let y = self.net.forward(batch.xt.as_slice(), &t, &mut self.ws);
         self.dy.resize(y.len(), 0.0);
         let loss = loss_and_grad(config, y, batch, &mut self.dy);
+        times.forward = lap(&mut clock);
         self.net.backward(&self.dy, &mut self.ws, &mut self.grads);
+        times.backward = lap(&mut clock);
         let stats = self.adam.step(self.net.params_mut(), &self.grads, Some(&mut self.ema));
+        times.update = lap(&mut clock);
         (loss, stats)
     }
 
@@ -113,7 +140,14 @@ impl MlpEngine {
 }
 
 impl Autograd {
-    fn step(&mut self, config: &TrainConfig, batch: &Batch, stream: &Stream) -> Result<(f32, StepStats)> {
+    fn step(
+        &mut self,
+        config: &TrainConfig,
+        batch: &Batch,
+        stream: &Stream,
+        times: &mut StepTimes,
+    ) -> Result<(f32, StepStats)> {
+        let mut clock = Instant::now();
         let xt = to_tensor(&batch.xt, &self.device)?;
         let t32: Vec<f32> = batch.t.iter().map(|&t| t as f32).collect();
         let t = Tensor::from_vec(t32, batch.t.len(), &self.device)?;
@@ -134,9 +168,14 @@ impl Autograd {
         } else {
             sq.mean_all()?
         };
-        let stats = self.adam.step(&loss.backward()?)?;
+        times.forward = lap(&mut clock);
+        let grads = loss.backward()?;
+        times.backward = lap(&mut clock);
+        let stats = self.adam.step(&grads)?;
         self.ema.update(self.adam.steps(), &self.vars)?;
-        Ok((loss.to_scalar::<f32>()?, stats))
+        let loss = loss.to_scalar::<f32>()?;
+        times.update = lap(&mut clock);
+        Ok((loss, stats))
     }
 }
 
@@ -234,11 +273,13 @@ impl<'a> Trainer<'a> {
     /// One optimiser step: the next minibatch, the loss, its gradient, Adam, then the EMA.
     pub fn step(&mut self) -> Result<StepReport> {
         let k = self.steps_done();
+        let mut clock = Instant::now();
         let batch = self.batch(k)?;
+        let mut times = StepTimes { batch: lap(&mut clock), ..StepTimes::default() };
         let stream = self.step_stream(k);
         let (loss, stats) = match &mut self.engine {
-            Engine::Mlp(e) => e.step(&self.config, &batch),
-            Engine::Autograd(e) => e.step(&self.config, &batch, &stream)?,
+            Engine::Mlp(e) => e.step(&self.config, &batch, &mut times),
+            Engine::Autograd(e) => e.step(&self.config, &batch, &stream, &mut times)?,
         };
         if !loss.is_finite() {
             return Err(Error::invalid(format!(
@@ -247,7 +288,7 @@ impl<'a> Trainer<'a> {
             )));
         }
         self.losses.push(loss);
-        Ok(StepReport { loss, grad_norm: stats.grad_norm, lr: stats.lr })
+        Ok(StepReport { loss, grad_norm: stats.grad_norm, lr: stats.lr, times })
     }
 
     /// The weights, optimiser and EMA states as named tensors (checkpoint names).
