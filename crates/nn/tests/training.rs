@@ -429,3 +429,31 @@ fn impossible_configs_are_rejected_with_the_field_named() {
         "multiples of 2",
     );
 }
+
+/// A step reports where its time went: every phase of both engines is measured, and together
+/// they fit inside the step's own wall time.
+#[test]
+fn step_times_cover_the_phases_of_both_engines() {
+    let data = two_moons(256, 0.05, &Stream::new(3));
+    let digits = cfm_core::datasets::digits();
+    let mlp =
+        quick(ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8 }), Target::Cfm, 10, 64, 1e-3);
+    let unet = quick(ModelConfig::UNet(UNetConfig::tiny()), Target::Cfm, 10, 8, 1e-3);
+    for (cfg, data, image) in [(mlp, &data, None), (unet, &digits.train, digits.image)] {
+        let mut trainer = Trainer::new(&cfg, data, image, &candle_core::Device::Cpu).unwrap();
+        for _ in 0..3 {
+            let start = std::time::Instant::now();
+            let t = trainer.step().unwrap().times;
+            let wall = start.elapsed();
+            for (phase, d) in
+                [("batch", t.batch), ("forward", t.forward), ("backward", t.backward), ("update", t.update)]
+            {
+                assert!(d > std::time::Duration::ZERO, "{phase} not measured");
+            }
+            assert!(
+                t.batch + t.forward + t.backward + t.update <= wall,
+                "{t:?} longer than the step, {wall:?}"
+            );
+        }
+    }
+}
