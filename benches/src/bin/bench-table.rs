@@ -16,9 +16,13 @@ use std::path::Path;
 const B: f64 = 256.0;
 const B_TRAIN: f64 = 128.0;
 
+/// The JSON file at `path`, when it is there and parses.
+fn json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
 fn median_ms(dir: &Path, id: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(dir.join(id).join("new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let v = json(&dir.join(id).join("new/estimates.json"))?;
     Some(v["median"]["point_estimate"].as_f64()? / 1e6)
 }
 
@@ -39,13 +43,8 @@ fn training(root: &Path) {
             println!("| {n} | {t:.2} | {:.0} |", B_TRAIN / t * 1e3);
         }
     }
-    let phases: Vec<(&str, serde_json::Value)> = names
-        .iter()
-        .filter_map(|n| {
-            let text = std::fs::read_to_string(steps.join(n).join("phases.json")).ok()?;
-            Some((*n, serde_json::from_str(&text).ok()?))
-        })
-        .collect();
+    let phases: Vec<(&str, serde_json::Value)> =
+        names.iter().filter_map(|n| Some((*n, json(&steps.join(n).join("phases.json"))?))).collect();
     if !phases.is_empty() {
         println!(
             "\n| where a step's time goes (median ms, share of their sum) | batch | forward | backward | clipping, Adam, EMA |\n|---|---|---|---|---|"
@@ -97,9 +96,7 @@ fn closed_form(root: &str) {
             continue;
         };
         rows.push((d, n, cf, mm, median_ms(&path, "matmul_nn"), median_ms(&path, "candle_matmul")));
-        let routes: Option<serde_json::Value> = std::fs::read_to_string(path.join("routes.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+        let routes = json(&path.join("routes.json"));
         dense.push((
             d,
             n,
@@ -173,10 +170,7 @@ fn backends(root: &Path) {
         let d: usize = l.rsplit("_d").next().and_then(|d| d.parse().ok()).unwrap_or(0);
         (order(l), d, l.contains("wsum"))
     });
-    let info: serde_json::Value = std::fs::read_to_string(root.join("backend_threads.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let info = json(&root.join("backend_threads.json")).unwrap_or_default();
     println!(
         "\n| product (B = 256, n = 10k; tile 64 x 1024, chunk 256 x 1024) | gemm ms | faer ms | OpenBLAS ms ({}) |\n|---|---|---|---|",
         info["openblas_kernel"].as_str().unwrap_or("?")
