@@ -1,5 +1,5 @@
-//! The closed form's matrix products under three backends: the gemm crate (what `cfm-core`
-//! uses), faer, and OpenBLAS (Debian's `libopenblas-dev`, through cblas). B = 256 queries, f32,
+//! The closed form's matrix products under three backends: the gemm crate (what `cfm-core`'s
+//! MLP and metrics use), faer (what its closed form uses), and OpenBLAS (Debian's `libopenblas-dev`, through cblas). B = 256 queries, f32,
 //! standard-normal data; all threads of rayon's pool (OpenBLAS: as many of its own).
 //!
 //! Shapes: the whole products `(B x d)(d x n)` (logits) and `(B x n)(n x d)` (weighted sum), and
@@ -14,7 +14,6 @@ use std::ffi::{CStr, c_char, c_int};
 
 use cfm_core::Stream;
 use criterion::{Criterion, criterion_group, criterion_main};
-use faer::{Accum, MatMut, MatRef, Par};
 
 #[link(name = "openblas")]
 unsafe extern "C" {
@@ -57,17 +56,8 @@ impl Backend {
         match self {
             Backend::Gemm if nt => cfm_core::matrix::gemm_nt(m, n, k, a, b, c, false, par),
             Backend::Gemm => cfm_core::matrix::gemm_nn(m, n, k, a, b, c, false, par),
-            Backend::Faer => {
-                let threads = if par { Par::rayon(rayon::current_num_threads()) } else { Par::Seq };
-                let lhs = MatRef::from_row_major_slice(a, m, k);
-                let rhs = if nt {
-                    MatRef::from_row_major_slice(b, n, k).transpose()
-                } else {
-                    MatRef::from_row_major_slice(b, k, n)
-                };
-                let dst = MatMut::from_row_major_slice_mut(c, m, n);
-                faer::linalg::matmul::matmul(dst, Accum::Replace, lhs, rhs, 1.0, threads);
-            }
+            Backend::Faer if nt => cfm_core::matrix::faer_nt(m, n, k, a, b, c, false, par),
+            Backend::Faer => cfm_core::matrix::faer_nn(m, n, k, a, b, c, false, par),
             Backend::OpenBlas => {
                 use cblas_sys::*;
                 let int = |v: usize| c_int::try_from(v).expect("dimension fits a C int");

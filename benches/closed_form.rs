@@ -1,6 +1,7 @@
 //! Closed-form velocity (Proposition 1) for B = 256 queries against n references in d
 //! dimensions, next to the two matrix products it contains, `(B x d) (d x n)` (logits) and
-//! `(B x n) (n x d)` (weighted sum), measured in the same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
+//! `(B x n) (n x d)` (weighted sum) through the backend the closed form uses (faer), measured in
+//! the same run. Data as in `shared/bench/numpy_closed_form.py`: standard normal references and
 //! queries, t = 0.5. At t = 0.5 the softmax has concentrated from d = 64 on (a few non-zero
 //! weights per query), so `closed_form_dense` also times t = 0.02, where it has not at any d of
 //! the grid (every weight counts); `routes.json` beside criterion's estimates records which
@@ -11,7 +12,7 @@
 //! d in {2, 64, 784, 3072}).
 
 use candle_core::{Device, Tensor};
-use cfm_core::matrix::{gemm_nn, gemm_nt};
+use cfm_core::matrix::{faer_nn, faer_nt};
 use cfm_core::{ClosedForm, Matrix, Stream};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -50,13 +51,13 @@ fn closed_form(c: &mut Criterion) {
         write_routes(&format!("closed_form_n{n}_d{d}"), &cf, &queries);
         let mut out = vec![0f32; B * n];
         g.bench_function("matmul", |b| {
-            b.iter(|| gemm_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false, true))
+            b.iter(|| faer_nt(B, n, d, queries.as_slice(), refs.as_slice(), &mut out, false, true))
         });
         // The second product of the closed form, (B x n)(n x d), on weights of the same shape.
         let weights = normal(B, n, "weights");
         let mut wsum = vec![0f32; B * d];
         g.bench_function("matmul_nn", |b| {
-            b.iter(|| gemm_nn(B, d, n, weights.as_slice(), refs.as_slice(), &mut wsum, false, true))
+            b.iter(|| faer_nn(B, d, n, weights.as_slice(), refs.as_slice(), &mut wsum, false, true))
         });
         let qt = Tensor::from_slice(queries.as_slice(), (B, d), &Device::Cpu).unwrap();
         let rt = Tensor::from_slice(refs.as_slice(), (n, d), &Device::Cpu).unwrap().t().unwrap();

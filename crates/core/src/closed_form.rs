@@ -29,9 +29,13 @@
 //! grows like `1 / (1 - t)^2`. For every query we bound the logit error
 //! `delta = u c ((2 sqrt(d) + 8) 2 t ||x|| R + 8 t^2 R^2)` (`u = 2^-24`, `R = max_i ||x_i||`;
 //! the `sqrt(d)` term is the statistical size of the rounding error of a length-`d` dot product)
-//! and guarantee that the weights are within total variation `tol` of the exact ones:
+//! and guarantee that the weights are within total variation `tol` of the exact ones (here the
+//! `L1` distance `sum_i |lambda_i - lambda~_i|`, which bounds `(1 - t) ||u - u~|| / R`):
 //!
-//! 1. `e^{2 delta} - 1 <= tol`: the fast path is accurate as it is.
+//! 1. `2 tanh(delta / 2) + 2 e^-15 <= tol`: the fast path is accurate as it is. Two softmaxes
+//!    whose logits differ by at most `delta` each are at most `2 tanh(delta / 2)` apart (sharp:
+//!    the errors `+delta` on a set of mass `1 / (1 + e^delta)`, `-delta` on the rest), and the
+//!    flushed tail moves at most `2 e^-15`.
 //! 2. Otherwise the references whose approximate logits are within a window of the largest
 //!    (at most `top_k` of them; the window is wide enough for the bound below, see
 //!    `ClosedForm::window`) are recomputed exactly (`f32` differences, `f64` sums) and replace
@@ -51,7 +55,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::kernels;
-use crate::matrix::{GemmScalar, Matrix, gemm_nn, gemm_nt, sq_norm};
+use crate::matrix::{GemmScalar, Matrix, faer_nn, faer_nt, sq_norm};
 use crate::reference;
 use crate::{Error, Result};
 
@@ -607,6 +611,12 @@ impl ClosedForm {
         w.max(1.0) + 2.0 * delta
     }
 
+    /// Bound on the distance (`L1`) of the fast path's weights from the exact ones when every
+    /// logit is off by at most `delta`: `2 tanh(delta / 2)`, plus the flushed tail.
+    fn fast_error(delta: f64) -> f64 {
+        2.0 * (0.5 * delta).tanh() + 2.0 * (-FLUSHED_MASS).exp()
+    }
+
     /// Bound on the error of one shifted logit computed by the expansion in `f32`.
     fn logit_error_bound(&self, coef: &Coef, xnorm: f64) -> f64 {
         let (r, t) = (self.max_norm, coef.t);
@@ -632,7 +642,7 @@ impl ClosedForm {
             coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt())).collect();
         let tol = self.opts.tol;
         let states =
-            deltas.iter().map(|&dl| self.row_state(dl, summaries || (2.0 * dl).exp_m1() > tol)).collect();
+            deltas.iter().map(|&dl| self.row_state(dl, summaries || Self::fast_error(dl) > tol)).collect();
         let states = self.pass::<f32>(x, &coefs, states, summaries, out);
         let outcomes: Vec<Outcome> = states
             .into_par_iter()
@@ -731,7 +741,7 @@ impl ClosedForm {
                         let gbuf = &mut g[..rows * c];
                         let block = &refs[start * d..(start + c) * d];
                         if cols.is_none() {
-                            gemm_nt(rows, c, d, x, block, gbuf, false, parallel);
+                            faer_nt(rows, c, d, x, block, gbuf, false, parallel);
                         }
                         let ch = Chunk { start, n, norms: &norms[start..start + c], block, cols, entropy };
                         // One row per query; with parallel products the rows are spread over the
@@ -759,7 +769,7 @@ impl ClosedForm {
                         // adding the few non-zero terms costs less than the dense product.
                         if cols.is_none() {
                             if total * SPARSE_BELOW >= rows * c {
-                                gemm_nn(rows, d, c, gbuf, block, acc, true, parallel);
+                                faer_nn(rows, d, c, gbuf, block, acc, true, parallel);
                             } else if parallel {
                                 gbuf.par_chunks(c)
                                     .zip(acc.par_chunks_mut(d))
@@ -794,7 +804,7 @@ impl ClosedForm {
         let top = top.finish();
         // Exact minus approximate weight of each recomputed reference, and the reference.
         let mut terms: Vec<(f64, &[f32])> = Vec::new();
-        let needs_correction = (2.0 * delta).exp_m1() > tol;
+        let needs_correction = Self::fast_error(delta) > tol;
         let mut summary = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
         if needs_correction {
             if delta > 50.0 {

@@ -1,9 +1,12 @@
 //! A dense row-major `f32` matrix and the matrix products the rest of the crate is built on.
 //!
-//! Products go through the `gemm` crate (runtime-dispatched AVX2 / AVX-512 kernels), which is
-//! also what candle's CPU backend uses. On the closed form's shapes it is as fast as faer and
-//! OpenBLAS (`benches/backends.rs`, `just bench-backends`), its results do not depend on the
-//! number of threads (tested below; OpenBLAS's do), and it adds no dependency.
+//! Two backends, each where it was measured fastest (`benches/backends.rs`, `just
+//! bench-backends`, tables in the README): the closed form's products ([`faer_nt`],
+//! [`faer_nn`]) go through faer, which on its chunk and tile shapes is 1.1-1.3 times faster
+//! than the gemm crate on 2 threads; the MLP's and the metrics' products ([`gemm_nt`],
+//! [`gemm_nn`], [`gemm_tn`]) go through the `gemm` crate (runtime-dispatched AVX2 / AVX-512
+//! kernels, also what candle's CPU backend uses). Neither backend's results depend on the number
+//! of threads (tested below; OpenBLAS's do).
 
 use crate::{Error, Result};
 
@@ -153,7 +156,9 @@ fn parallelism() -> gemm::Parallelism {
 }
 
 /// The element types the matrix products take: `f32` and `f64`.
-pub trait GemmScalar: Copy + Send + Sync + 'static {
+pub trait GemmScalar:
+    Copy + Send + Sync + 'static + faer::traits::ComplexField + faer::traits::Conjugate<Canonical = Self>
+{
     /// The multiplicative identity.
     const ONE: Self;
 }
@@ -272,6 +277,58 @@ pub fn gemm_tn<T: GemmScalar>(
     unsafe { gemm_strided((m, n, k), a, (m, 1), b, (1, n), c, accumulate, parallel) }
 }
 
+/// `c (+)= a * b^T` through faer, with the layout and arguments of [`gemm_nt`].
+#[allow(clippy::too_many_arguments)]
+pub fn faer_nt<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
+    let rhs = faer::MatRef::from_row_major_slice(&b[..n * k], n, k).transpose();
+    faer_product((m, n, k), a, rhs, c, accumulate, parallel);
+}
+
+/// `c (+)= a * b` through faer, with the layout and arguments of [`gemm_nn`].
+#[allow(clippy::too_many_arguments)]
+pub fn faer_nn<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
+    let rhs = faer::MatRef::from_row_major_slice(&b[..k * n], k, n);
+    faer_product((m, n, k), a, rhs, c, accumulate, parallel);
+}
+
+/// `c (+)= a * rhs` for row-major `a` (`m x k`) and `c` (`m x n`): what [`faer_nt`] and
+/// [`faer_nn`] share.
+fn faer_product<T: GemmScalar>(
+    (m, n, k): (usize, usize, usize),
+    a: &[T],
+    rhs: faer::MatRef<'_, T>,
+    c: &mut [T],
+    accumulate: bool,
+    parallel: bool,
+) {
+    let lhs = faer::MatRef::from_row_major_slice(&a[..m * k], m, k);
+    let dst = faer::MatMut::from_row_major_slice_mut(&mut c[..m * n], m, n);
+    let accum = if accumulate { faer::Accum::Add } else { faer::Accum::Replace };
+    let par = match rayon::current_num_threads() {
+        n if parallel && n > 1 => faer::Par::rayon(n),
+        _ => faer::Par::Seq,
+    };
+    faer::linalg::matmul::matmul(dst, accum, lhs, rhs, T::ONE, par);
+}
+
 /// `a * b^T` as a new `a.rows() x b.rows()` matrix.
 pub fn matmul_nt(a: &Matrix, b: &Matrix) -> Matrix {
     assert_eq!(a.cols, b.cols, "inner dimensions differ");
@@ -326,11 +383,14 @@ mod tests {
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let (mut nt, mut nn) = (vec![0f32; m * n], vec![0f32; m * k]);
+            let (mut fnt, mut fnn) = (vec![0f32; m * n], vec![0f32; m * k]);
             pool.install(|| {
                 gemm_nt(m, n, k, &a, &b, &mut nt, false, true);
                 gemm_nn(m, k, n, &nt, &b, &mut nn, false, true);
+                faer_nt(m, n, k, &a, &b, &mut fnt, false, true);
+                faer_nn(m, k, n, &fnt, &b, &mut fnn, false, true);
             });
-            (nt, nn)
+            (nt, nn, fnt, fnn)
         };
         let one = run(1);
         assert!(one == run(2) && one == run(3));

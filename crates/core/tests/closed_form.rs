@@ -141,6 +141,21 @@ fn plain_expansion_breaks_the_bound_where_the_fast_path_corrects() {
     check(&cf, &x, t);
 }
 
+/// Where the softmax has not concentrated (t = 0.02) at d = 784, with standard-normal data and
+/// queries as in the benchmark, the `f32` logits are accurate enough for the default tolerance:
+/// every query takes the fast route, and its error stays within the bound.
+#[test]
+fn spread_weights_at_d784_take_the_fast_route() {
+    let s = Stream::new(3);
+    let (n, d, t) = (2_000, 784, 0.02);
+    let train = Matrix::from_vec(n, d, s.derive("train").normal_vec(n * d)).unwrap();
+    let x = Matrix::from_vec(8, d, s.derive("x").normal_vec(8 * d)).unwrap();
+    let cf = ClosedForm::new(train).unwrap();
+    let paths = cf.evaluate(&x, &[t; 8], false).unwrap().paths;
+    assert_eq!(paths.fast, 8, "{paths:?}");
+    check(&cf, &x, t);
+}
+
 #[test]
 fn largest_reference_set() {
     let mut s = Stream::new(7);

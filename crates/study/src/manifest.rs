@@ -91,7 +91,8 @@ impl Manifest {
 /// Versions of this suite and of its main dependencies, read from the `Cargo.lock` it was built with.
 pub fn crate_versions() -> BTreeMap<String, String> {
     const LOCK: &str = include_str!("../../../Cargo.lock");
-    const NAMES: [&str; 7] = ["candle-core", "gemm", "nalgebra", "plotters", "polars", "rand_chacha", "lsap"];
+    const NAMES: [&str; 8] =
+        ["candle-core", "faer", "gemm", "nalgebra", "plotters", "polars", "rand_chacha", "lsap"];
     let mut out = BTreeMap::new();
     out.insert("cfm".to_string(), env!("CARGO_PKG_VERSION").to_string());
     let mut name = None;
