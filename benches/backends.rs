@@ -1,6 +1,7 @@
 //! The closed form's matrix products under three backends: the gemm crate (what `cfm-core`'s
-//! MLP and metrics use), faer (what its closed form uses), and OpenBLAS (Debian's `libopenblas-dev`, through cblas). B = 256 queries, f32,
-//! standard-normal data; all threads of rayon's pool (OpenBLAS: as many of its own).
+//! MLP and metrics use), faer (what its closed form uses), and OpenBLAS (Debian's
+//! `libopenblas-dev`, through cblas). B = 256 queries, f32, standard-normal data; all threads
+//! of rayon's pool (OpenBLAS: as many of its own).
 //!
 //! Shapes: the whole products `(B x d)(d x n)` (logits) and `(B x n)(n x d)` (weighted sum), and
 //! the blocks the closed form runs: `(64 x d)(d x 1024)` and `(64 x 1024)(1024 x d)` on one

@@ -2,7 +2,7 @@
 //!
 //! Two backends, each where it was measured fastest (`benches/backends.rs`, `just
 //! bench-backends`, tables in the README): the closed form's products ([`faer_nt`],
-//! [`faer_nn`]) go through faer, which on its chunk and tile shapes is 1.1-1.3 times faster
+//! [`faer_nn`]) go through faer, which on its chunk and tile shapes was 1.1-1.8 times faster
 //! than the gemm crate on 2 threads; the MLP's and the metrics' products ([`gemm_nt`],
 //! [`gemm_nn`], [`gemm_tn`]) go through the `gemm` crate (runtime-dispatched AVX2 / AVX-512
 //! kernels, also what candle's CPU backend uses). Neither backend's results depend on the number
@@ -323,7 +323,7 @@ fn faer_product<T: GemmScalar>(
     let dst = faer::MatMut::from_row_major_slice_mut(&mut c[..m * n], m, n);
     let accum = if accumulate { faer::Accum::Add } else { faer::Accum::Replace };
     let par = match rayon::current_num_threads() {
-        n if parallel && n > 1 => faer::Par::rayon(n),
+        threads if parallel && threads > 1 => faer::Par::rayon(threads),
         _ => faer::Par::Seq,
     };
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, T::ONE, par);
