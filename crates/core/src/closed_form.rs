@@ -42,6 +42,8 @@
 //!    their approximate terms. The remaining
 //!    references carry at most the mass `W` that the softmax gives them; when
 //!    `2 W (e^{2 delta} - 1) e^{2 delta} <= tol` (plus the flushed tail), the result is accepted.
+//!    When even the most the recomputed set can weigh would fail that test, the recomputation is
+//!    skipped (`ClosedForm::correction_cannot_pass`).
 //!    Near `t = 1` the weights concentrate on a few references, so this is the common case there.
 //! 3. Otherwise the query is recomputed by the same algorithm in `f64` (whose `delta` is 2^29
 //!    times smaller), with the same correction, and as a last resort by the brute-force
@@ -368,6 +370,11 @@ impl Real for f64 {
     }
 }
 
+thread_local! {
+    /// The `f64` route's queries and accumulators, kept by the calling thread between calls.
+    static ESCALATED: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+}
+
 /// Runs `f` on the first `len` values of the thread's buffer `slot`, grown as needed. The buffer
 /// is taken out of the slot while in use: a nested call on the same thread (rayon may run another
 /// tile while this one waits inside a parallel product) finds the slot empty and allocates its own.
@@ -617,6 +624,30 @@ impl ClosedForm {
         2.0 * (0.5 * delta).tanh() + 2.0 * (-FLUSHED_MASS).exp()
     }
 
+    /// Whether correcting the references `recompute` (approximate logits, running maximum `m`,
+    /// running sum `s`) is sure to leave the bound of `finish` above `tol`, so that their exact
+    /// recomputation can be skipped. With `A` the approximate weight of the recomputed set, its
+    /// exact weight `E` leaves the mass `(s - A) / (s - A + E)` outside, which falls as `E` grows;
+    /// `E <= e^{delta + 1} sum_i exp(l~_i - m)` holds with a nat to spare beyond the logit error
+    /// bound, and the bound's outside term at that `E` is required to exceed `2 tol`, so the
+    /// skip never rejects a query that the recomputation would have accepted. With the weights
+    /// spread over many references (small `t`, large `d`) the recomputation cannot help and this
+    /// saves it.
+    fn correction_cannot_pass(&self, recompute: &[(f64, usize)], m: f64, s: f64, delta: f64) -> bool {
+        let flush = self.flush(delta);
+        let (mut approx, mut all) = (0.0, 0.0);
+        for &(l, _) in recompute {
+            let w = (l - m).exp();
+            all += w;
+            if l - m >= flush {
+                approx += w;
+            }
+        }
+        let rest = (s - approx).max(0.0);
+        let outside = rest / (rest + (delta + 1.0).exp() * all);
+        2.0 * outside * (2.0 * delta).exp_m1() * (2.0 * delta).exp() > 2.0 * self.opts.tol
+    }
+
     /// Bound on the error of one shifted logit computed by the expansion in `f32`.
     fn logit_error_bound(&self, coef: &Coef, xnorm: f64) -> f64 {
         let (r, t) = (self.max_norm, coef.t);
@@ -637,19 +668,20 @@ impl ClosedForm {
         let d = self.dim();
         let row = |b: usize| &x[b * d..(b + 1) * d];
         let coefs: Vec<Coef> = ts.iter().map(|&t| Coef::new(t)).collect();
-        let xx: Vec<f64> = x.par_chunks(d).map(sq_norm).collect();
+        // Below `WIDE` the norms are too little work to hand to the threads.
+        let xx: Vec<f64> = if d >= WIDE {
+            x.par_chunks(d).map(sq_norm).collect()
+        } else {
+            x.chunks(d).map(sq_norm).collect()
+        };
         let deltas: Vec<f64> =
             coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt())).collect();
         let tol = self.opts.tol;
         let states =
             deltas.iter().map(|&dl| self.row_state(dl, summaries || Self::fast_error(dl) > tol)).collect();
-        let states = self.pass::<f32>(x, &coefs, states, summaries, out);
-        let outcomes: Vec<Outcome> = states
-            .into_par_iter()
-            .zip(out.par_chunks_mut(d))
-            .enumerate()
-            .map(|(b, (st, u))| self.finish(row(b), xx[b], &coefs[b], deltas[b], u, st))
-            .collect();
+        let outcomes = self.pass::<f32>(x, &coefs, states, summaries, out, |b, st, u| {
+            self.finish(row(b), xx[b], &coefs[b], deltas[b], u, st)
+        });
         let unset = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
         let mut weights = vec![unset; ts.len()];
         let mut escalate = Vec::new();
@@ -668,59 +700,63 @@ impl ClosedForm {
         }
 
         if !escalate.is_empty() {
-            let xs: Vec<f64> = escalate.iter().flat_map(|&b| row(b).iter().map(|&v| v as f64)).collect();
             let cs: Vec<Coef> = escalate.iter().map(|&b| coefs[b]).collect();
             let scale = <f64 as Real>::UNIT / <f32 as Real>::UNIT;
             let states = escalate.iter().map(|&b| self.row_state(deltas[b] * scale, true)).collect();
-            let mut acc = vec![0f64; escalate.len() * d];
-            let states = self.pass::<f64>(&xs, &cs, states, summaries, &mut acc);
-            let outcomes: Vec<Outcome> = states
-                .into_par_iter()
-                .zip(acc.par_chunks_mut(d))
-                .enumerate()
-                .map(|(j, (st, u))| {
+            let len = escalate.len() * d;
+            // The queries in f64 and their accumulators, in a buffer the thread keeps.
+            with_scratch(&ESCALATED, 2 * len, |buf| {
+                let (xs, acc) = buf.split_at_mut(len);
+                for (q, &b) in xs.chunks_mut(d).zip(&escalate) {
+                    q.iter_mut().zip(row(b)).for_each(|(q, &v)| *q = v as f64);
+                }
+                acc.fill(0.0);
+                let outcomes = self.pass::<f64>(xs, &cs, states, summaries, acc, |j, st, u| {
                     let b = escalate[j];
                     self.finish(row(b), xx[b], &coefs[b], deltas[b] * scale, u, st)
-                })
-                .collect();
-            for ((outcome, &b), u64) in outcomes.into_iter().zip(&escalate).zip(acc.chunks(d)) {
-                let u = &mut out[b * d..(b + 1) * d];
-                weights[b] = match outcome {
-                    Outcome::Done { summary, .. } => {
-                        paths.double += 1;
-                        u.iter_mut().zip(u64).for_each(|(o, v)| *o = *v as f32);
-                        summary
-                    }
-                    Outcome::Escalate => {
-                        paths.brute += 1;
-                        let (v, summary) = reference::velocity_one(&self.refs, row(b), coefs[b].t);
-                        u.iter_mut().zip(&v).for_each(|(o, v)| *o = *v as f32);
-                        summary
-                    }
-                };
-            }
+                });
+                for ((outcome, &b), u64) in outcomes.into_iter().zip(&escalate).zip(acc.chunks(d)) {
+                    let u = &mut out[b * d..(b + 1) * d];
+                    weights[b] = match outcome {
+                        Outcome::Done { summary, .. } => {
+                            paths.double += 1;
+                            u.iter_mut().zip(u64).for_each(|(o, v)| *o = *v as f32);
+                            summary
+                        }
+                        Outcome::Escalate => {
+                            paths.brute += 1;
+                            let (v, summary) = reference::velocity_one(&self.refs, row(b), coefs[b].t);
+                            u.iter_mut().zip(&v).for_each(|(o, v)| *o = *v as f32);
+                            summary
+                        }
+                    };
+                }
+            });
         }
         weights
     }
 
     /// One chunked pass of the online log-sum-exp over all references, in precision `T`.
     /// Accumulates the unnormalised weighted sums `acc_b = sum_i exp(l_bi - m_b) x_i` into `acc`
-    /// (zeros on entry, one row per query) and returns the states.
+    /// (zeros on entry, one row per query), then hands each query's index, state and accumulator
+    /// to `finish` and returns what it concluded, in query order.
     ///
     /// For `d < 256`, queries are split into tiles of [`Options::tile`] rows, processed in
     /// parallel; each tile streams the references through a `tile x chunk` buffer that stays in
     /// cache, with single-threaded matrix products (for `d <= 8`, no products: the logits and the
-    /// weighted sum come from the references stored by column). For larger `d`, one tile holds
-    /// every query, the products are parallel and so are the per-query steps between them. A
-    /// query's result never depends on the thread count.
+    /// weighted sum come from the references stored by column), and finishes its own rows, so
+    /// that a call hands work to the threads once. For larger `d`, one tile holds every query,
+    /// the products are parallel and so are the per-query steps between them. A query's result
+    /// never depends on the thread count.
     fn pass<T: Real>(
         &self,
         x: &[T],
         coefs: &[Coef],
-        mut states: Vec<RowState>,
+        states: Vec<RowState>,
         entropy: bool,
         acc: &mut [T],
-    ) -> Vec<RowState> {
+        finish: impl Fn(usize, RowState, &mut [T]) -> Outcome + Sync,
+    ) -> Vec<Outcome> {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
         let chunk = self.opts.chunk.min(n);
         let (refs, norms) = T::references(self);
@@ -729,11 +765,13 @@ impl ClosedForm {
         // threads. Either way a query's result does not depend on the number of threads.
         let (tile, parallel) = if d >= WIDE { (bsz.max(1), true) } else { (self.opts.tile, false) };
         let cols = T::columns(self);
-        acc.par_chunks_mut(tile * d)
-            .zip(states.par_chunks_mut(tile))
+        let tiles: Vec<Vec<Outcome>> = acc
+            .par_chunks_mut(tile * d)
+            .zip(states.into_par_iter().chunks(tile))
             .zip(coefs.par_chunks(tile))
             .zip(x.par_chunks(tile * d))
-            .for_each(|(((acc, states), coefs), x)| {
+            .enumerate()
+            .map(|(i, (((acc, mut states), coefs), x))| {
                 let rows = coefs.len();
                 T::with_scratch(rows * chunk, |g| {
                     for start in (0..n).step_by(chunk) {
@@ -782,8 +820,17 @@ impl ClosedForm {
                         }
                     }
                 });
-            });
-        states
+                let first = i * tile;
+                if parallel {
+                    let rows_of = states.into_par_iter().zip(acc.par_chunks_mut(d)).enumerate();
+                    rows_of.map(|(b, (st, u))| finish(first + b, st, u)).collect()
+                } else {
+                    let rows_of = states.into_iter().zip(acc.chunks_mut(d)).enumerate();
+                    rows_of.map(|(b, (st, u))| finish(first + b, st, u)).collect()
+                }
+            })
+            .collect();
+        tiles.into_iter().flatten().collect()
     }
 
     /// Turns the accumulators of query `x` (`xx = ||x||^2`) into its velocity, in place,
@@ -815,6 +862,9 @@ impl ClosedForm {
             let window = self.window(delta);
             let recompute: Vec<(f64, usize)> =
                 top.iter().take_while(|p| p.0 - m >= -window).copied().collect();
+            if self.correction_cannot_pass(&recompute, m, s, delta) {
+                return Outcome::Escalate;
+            }
             let rows: Vec<&[f32]> = recompute.iter().map(|&(_, i)| self.refs.row(i)).collect();
             let dists = reference::dist_scaled_many(x, &rows, coef.t);
             for ((&(approx, i), &r), dist) in recompute.iter().zip(&rows).zip(dists) {
@@ -848,5 +898,58 @@ impl ClosedForm {
         // u = (sum / s - x) / (1 - t), with sum = acc + the corrections, in f64.
         f64::with_scratch(acc.len(), |sum| T::velocity(acc, &terms, x, s, 1.0 - coef.t, sum));
         Outcome::Done { summary, corrected: needs_correction }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The outside term of `finish`'s bound after recomputing `approx`'s references exactly as
+    /// `exact`, with running maximum 0 and running sum `s`.
+    fn outside_term(cf: &ClosedForm, approx: &[f64], exact: &[f64], s: f64, delta: f64) -> f64 {
+        let flush = cf.flush(delta);
+        let wa: f64 = approx.iter().map(|&l| if l < flush { 0.0 } else { l.exp() }).sum();
+        let we: f64 = exact.iter().map(|&l| l.exp()).sum();
+        let outside = (1.0 - we / (s - wa + we)).max(0.0);
+        2.0 * outside * (2.0 * delta).exp_m1() * (2.0 * delta).exp()
+    }
+
+    /// Spread weights cannot be repaired by recomputing a few references; one that carries nearly
+    /// all the mass can. Over a fine grid of masses and errors, whenever the recomputation is skipped,
+    /// its most favourable outcome (every exact logit `delta` above its approximation) would still
+    /// have failed the tolerance.
+    #[test]
+    fn the_correction_is_skipped_only_where_it_cannot_pass() {
+        let n = 1_000;
+        let cf = ClosedForm::new(Matrix::zeros(n, 1)).unwrap();
+        let top = |l: &[f64]| l.iter().enumerate().map(|(i, &l)| (l, i)).collect::<Vec<_>>();
+        let delta = 4.7e-4;
+        let spread = vec![0.0; 32];
+        assert!(cf.correction_cannot_pass(&top(&spread), 0.0, n as f64, delta));
+        let one = [0.0];
+        let s = 1.0 + (n - 1) as f64 * (-30f64).exp();
+        assert!(!cf.correction_cannot_pass(&top(&one), 0.0, s, delta));
+
+        let (mut skipped, mut cases) = (0, 0);
+        for k in [1, 4, 32] {
+            for gap in (0..3000).map(|i| 0.01 * i as f64) {
+                for delta in [1e-6, 1e-5, 1e-4, 4.7e-4, 1e-2, 0.3] {
+                    cases += 1;
+                    // k references at logits 0, -0.1, ... and n - k further `gap` below.
+                    let approx: Vec<f64> = (0..k).map(|i| -0.1 * i as f64).collect();
+                    let s = approx.iter().map(|l| l.exp()).sum::<f64>() + (n - k) as f64 * (-gap).exp();
+                    if cf.correction_cannot_pass(&top(&approx), 0.0, s, delta) {
+                        skipped += 1;
+                        let best: Vec<f64> = approx.iter().map(|l| l + delta).collect();
+                        assert!(
+                            outside_term(&cf, &approx, &best, s, delta) > cf.opts.tol,
+                            "skipped a correction that passes: k {k}, gap {gap}, delta {delta}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(skipped > 0 && skipped < cases, "{skipped} of {cases} skipped");
     }
 }

@@ -20,8 +20,15 @@ pub struct Matrix {
 
 impl Matrix {
     /// A `rows x cols` matrix of zeros.
+    ///
+    /// The zeros are written, not left to the allocator's fresh pages: a caller that accumulates
+    /// into the matrix (the closed form's products) reads each value before writing it, and a
+    /// fresh page read first faults twice (in the shared zero page, then a copy-on-write with a
+    /// TLB flush on every core).
     pub fn zeros(rows: usize, cols: usize) -> Self {
-        Self { rows, cols, data: vec![0.0; rows * cols] }
+        let mut data = Vec::with_capacity(rows * cols);
+        data.resize(rows * cols, 0.0);
+        Self { rows, cols, data }
     }
 
     /// Wraps row-major `data`; fails if its length is not `rows * cols`.

@@ -291,8 +291,9 @@ fn every_path_is_independent_of_the_thread_count() {
 }
 
 /// The buffers a thread keeps between calls start with what the previous call left in them: a
-/// call after others of larger and of other shapes, and one nested inside another call's parallel
-/// work on the same pool, give the results of a call on a fresh thread.
+/// call after others of larger and of other shapes (among them one whose every query is redone in
+/// `f64`), and one nested inside another call's parallel work on the same pool, give the results
+/// of a call on a fresh thread.
 #[test]
 fn results_do_not_depend_on_earlier_calls() {
     let mut s = Stream::new(14);
@@ -301,14 +302,24 @@ fn results_do_not_depend_on_earlier_calls() {
         (queries(&wide, 90, 0.5, Kind::Noise, &mut s), queries(&narrow, 90, 0.5, Kind::Noise, &mut s));
     let ts: Vec<f64> = (0..90).map(|i| (i % 10) as f64 / 10.0).collect();
     let (cw, cn) = (ClosedForm::new(wide).unwrap(), ClosedForm::new(narrow).unwrap());
-    let fresh = |cf: &ClosedForm, x: &Matrix| {
-        std::thread::scope(|sc| sc.spawn(|| cf.evaluate(x, &ts, true).unwrap()).join().unwrap())
+    // Spread weights in d = 3072: the f32 logits cannot certify the tolerance.
+    let (n, d) = (400, 3072);
+    let spread =
+        ClosedForm::new(Matrix::from_vec(n, d, s.derive("spread").normal_vec(n * d)).unwrap()).unwrap();
+    let xs = Matrix::from_vec(6, d, s.derive("spread-x").normal_vec(6 * d)).unwrap();
+    let ts_spread = [0.02; 6];
+    let fresh = |cf: &ClosedForm, x: &Matrix, ts: &[f64]| {
+        std::thread::scope(|sc| sc.spawn(|| cf.evaluate(x, ts, true).unwrap()).join().unwrap())
     };
-    let (want_w, want_n) = (fresh(&cw, &xw), fresh(&cn, &xn));
+    let (want_w, want_n) = (fresh(&cw, &xw, &ts), fresh(&cn, &xn, &ts));
+    let want_s = fresh(&spread, &xs, &ts_spread);
+    assert_eq!(want_s.paths.double, 6, "{:?}", want_s.paths);
     for _ in 0..2 {
         let w = cw.evaluate(&xw, &ts, true).unwrap();
+        let sp = spread.evaluate(&xs, &ts_spread, true).unwrap();
         let n = cn.evaluate(&xn, &ts, true).unwrap();
         assert_eq!((w.velocity, w.weights), (want_w.velocity.clone(), want_w.weights.clone()));
+        assert_eq!((sp.velocity, sp.weights), (want_s.velocity.clone(), want_s.weights.clone()));
         assert_eq!((n.velocity, n.weights), (want_n.velocity.clone(), want_n.weights.clone()));
     }
     let nested: Vec<Matrix> = (0..4usize)
