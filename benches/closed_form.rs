@@ -12,30 +12,18 @@
 //! d in {2, 64, 784, 3072}).
 
 use candle_core::{Device, Tensor};
+use cfm_bench::{B, T_DENSE, normal};
 use cfm_core::matrix::{faer_nn, faer_nt};
-use cfm_core::{ClosedForm, Matrix, Stream};
+use cfm_core::{ClosedForm, Matrix};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-const B: usize = 256;
 const T: f64 = 0.5;
-/// An early time, where the weights are spread over many references.
-const T_DENSE: f64 = 0.02;
 
 fn shapes() -> Vec<(usize, usize)> {
     match std::env::var("CFM_BENCH_SHAPES") {
-        Ok(s) => s
-            .split(',')
-            .map(|p| {
-                let (n, d) = p.split_once('x').expect("shapes look like 10000x64");
-                (n.trim().parse().unwrap(), d.trim().parse().unwrap())
-            })
-            .collect(),
+        Ok(s) => cfm_bench::parse_shapes(&s),
         Err(_) => [2, 64, 784, 3072].iter().flat_map(|&d| [1_000, 10_000, 50_000].map(|n| (n, d))).collect(),
     }
-}
-
-fn normal(rows: usize, cols: usize, label: &str) -> Matrix {
-    Matrix::from_vec(rows, cols, Stream::new(0).derive(label).normal_vec(rows * cols)).unwrap()
 }
 
 fn closed_form(c: &mut Criterion) {
