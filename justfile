@@ -69,9 +69,9 @@ bench shapes="":
     cargo run --release -q -p cfm-bench --bin bench-table
 
 # The closed form at t = 0.02 against its two products, timed call by call in alternation
-# (default: n = 1k at d = 2, 64 and 784, 1000 pairs; e.g. `just bench-pairs 1000x3072 50`)
-bench-pairs shapes="1000x2,1000x64,1000x784" pairs="1000":
-    cargo run --release -q -p cfm-bench --bin dense-pairs -- {{shapes}} {{pairs}}
+# (default: n = 1k at d = 2, 64 and 784, 1000 pairs, the default tolerance; e.g. `just bench-pairs 1000x3072 50 1e-3`)
+bench-pairs shapes="1000x2,1000x64,1000x784" pairs="1000" tol="":
+    cargo run --release -q -p cfm-bench --bin dense-pairs -- {{shapes}} {{pairs}} {{tol}}
 
 # The matrix products under gemm, faer and OpenBLAS (installs Debian's libopenblas-dev when
 # missing, as root or with sudo), then the tables. Its extra features rebuild part of the tree once.
