@@ -164,16 +164,52 @@ fn parallelism() -> gemm::Parallelism {
 
 /// The element types the matrix products take: `f32` and `f64`.
 pub trait GemmScalar:
-    Copy + Send + Sync + 'static + faer::traits::ComplexField + faer::traits::Conjugate<Canonical = Self>
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + faer::traits::ComplexField
+    + faer::traits::Conjugate<Canonical = Self>
 {
+    /// The additive identity.
+    const ZERO: Self;
     /// The multiplicative identity.
     const ONE: Self;
 }
 impl GemmScalar for f32 {
+    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
 }
 impl GemmScalar for f64 {
+    const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+}
+
+/// `c (+)= a * b` with each output summed along `k` in order, `a` (`m x k`) and `b` (`k x n`)
+/// read through their `(column, row)` strides, `c` row-major: the products whose shapes gemm
+/// and faer hand to kernels that split the sum along `k` over the lanes of a SIMD register,
+/// whose results then depend on the CPU's vector width (8 lanes of `f32` under AVX2, 16 under
+/// AVX-512). Those shapes are small or thin (see [`gemm_strided`] and [`faer_product`]), so
+/// a plain loop costs little.
+#[allow(clippy::too_many_arguments)]
+fn ordered_product<T: GemmScalar>(
+    (m, n, k): (usize, usize, usize),
+    a: &[T],
+    (a_cs, a_rs): (usize, usize),
+    b: &[T],
+    (b_cs, b_rs): (usize, usize),
+    c: &mut [T],
+    accumulate: bool,
+) {
+    for i in 0..m {
+        for j in 0..n {
+            let sum = (0..k).fold(T::ZERO, |s, p| s + a[i * a_rs + p * a_cs] * b[p * b_rs + j * b_cs]);
+            let out = &mut c[i * n + j];
+            *out = if accumulate { *out + sum } else { sum };
+        }
+    }
 }
 
 /// The thread setting of a product: all of rayon's threads, or the calling thread only.
@@ -184,6 +220,11 @@ fn threads(parallel: bool) -> gemm::Parallelism {
 /// `c (+)= a * b` through the gemm crate, with `a` (`m x k`) and `b` (`k x n`) read through
 /// their `(column, row)` strides and `c` (`m x n`) row-major: what the three layouts below
 /// share. Nothing when `m` or `n` is 0.
+///
+/// With both operands contiguous along `k` (`a`'s column stride and `b`'s row stride 1), gemm
+/// 0.19 computes an output of at most 256 values, or a matrix-vector product, as dot products
+/// summed across SIMD lanes: those shapes go to [`ordered_product`] instead, so that the
+/// results do not depend on the CPU (the MLP's output layer at d = 2 is one of them).
 ///
 /// # Safety
 /// Every index `i * rs + j * cs` of `a` and `b` within their shapes must lie in the slices
@@ -201,6 +242,9 @@ unsafe fn gemm_strided<T: GemmScalar>(
 ) {
     if m == 0 || n == 0 {
         return;
+    }
+    if a_cs == 1 && b_rs == 1 && (m * n <= 256 || m <= 1 || n <= 1) {
+        return ordered_product((m, n, k), a, (a_cs, a_rs), b, (b_cs, b_rs), c, accumulate);
     }
     // SAFETY: the caller bounds the operands; dst is (m x n, row stride n).
     unsafe {
@@ -296,6 +340,9 @@ pub fn faer_nt<T: GemmScalar>(
     accumulate: bool,
     parallel: bool,
 ) {
+    if m <= 1 || n <= 1 {
+        return ordered_product((m, n, k), a, (1, k), b, (k, 1), c, accumulate);
+    }
     let rhs = faer::MatRef::from_row_major_slice(&b[..n * k], n, k).transpose();
     faer_product((m, n, k), a, rhs, c, accumulate, parallel);
 }
@@ -312,12 +359,16 @@ pub fn faer_nn<T: GemmScalar>(
     accumulate: bool,
     parallel: bool,
 ) {
+    if m <= 1 || n <= 1 {
+        return ordered_product((m, n, k), a, (1, k), b, (1, n), c, accumulate);
+    }
     let rhs = faer::MatRef::from_row_major_slice(&b[..k * n], k, n);
     faer_product((m, n, k), a, rhs, c, accumulate, parallel);
 }
 
 /// `c (+)= a * rhs` for row-major `a` (`m x k`) and `c` (`m x n`): what [`faer_nt`] and
-/// [`faer_nn`] share.
+/// [`faer_nn`] share. They compute matrix-vector shapes (`m` or `n` at most 1) with
+/// [`ordered_product`] instead: faer 0.24 sums those across SIMD lanes.
 fn faer_product<T: GemmScalar>(
     (m, n, k): (usize, usize, usize),
     a: &[T],
@@ -415,5 +466,62 @@ mod tests {
         let m = Matrix::from_vec(2, 2, vec![0.0, 1.0, f32::NAN, 2.0]).unwrap();
         let err = m.check_finite("train").unwrap_err().to_string();
         assert!(err.contains("row 1, column 0"), "{err}");
+    }
+
+    /// The thin and small products that gemm and faer would sum across SIMD lanes (so that an
+    /// AVX2 and an AVX-512 machine disagree in the last bits) are summed along `k` in order:
+    /// bit for bit the plain loop, in every layout, accumulating or not, on one thread or all.
+    /// The signature of `gemm_nt` and its siblings at `f32`.
+    type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], bool, bool);
+
+    #[test]
+    fn thin_products_are_summed_in_order() {
+        let k = 67;
+        let mut s = crate::Stream::new(5);
+        /// `c0 (+)= a * b` with `b[p][j] = at(p, j)`, each output summed along `k` in order.
+        fn in_order(
+            m: usize,
+            n: usize,
+            a: &[f32],
+            at: &dyn Fn(usize, usize) -> f32,
+            c0: &[f32],
+            acc: bool,
+        ) -> Vec<f32> {
+            let k = a.len() / m;
+            let mut c = c0.to_vec();
+            for i in 0..m {
+                for j in 0..n {
+                    let sum = (0..k).fold(0f32, |s, p| s + a[i * k + p] * at(p, j));
+                    c[i * n + j] = if acc { c0[i * n + j] + sum } else { sum };
+                }
+            }
+            c
+        }
+        for (m, n) in [(1, 1), (1, 300), (300, 1), (2, 2), (128, 2), (64, 4), (3, 64), (2, 128)] {
+            let a = s.normal_vec(m * k);
+            let b = s.normal_vec(n * k);
+            let c0 = s.normal_vec(m * n);
+            for (acc, par) in [(false, false), (true, false), (false, true), (true, true)] {
+                // b as n x k (for a b^T) and as k x n (for a b).
+                let nt = in_order(m, n, &a, &|p, j| b[j * k + p], &c0, acc);
+                let nn = in_order(m, n, &a, &|p, j| b[p * n + j], &c0, acc);
+                let run = |f: Product| {
+                    let mut c = c0.clone();
+                    f(m, n, k, &a, &b, &mut c, acc, par);
+                    c
+                };
+                let label = format!("m {m}, n {n}, accumulate {acc}, parallel {par}");
+                if m * n <= 256 || m == 1 || n == 1 {
+                    assert_eq!(run(gemm_nt), nt, "gemm_nt, {label}");
+                }
+                if n == 1 {
+                    assert_eq!(run(gemm_nn), nn, "gemm_nn, {label}");
+                }
+                if m == 1 || n == 1 {
+                    assert_eq!(run(faer_nt), nt, "faer_nt, {label}");
+                    assert_eq!(run(faer_nn), nn, "faer_nn, {label}");
+                }
+            }
+        }
     }
 }
