@@ -468,12 +468,12 @@ mod tests {
         assert!(err.contains("row 1, column 0"), "{err}");
     }
 
-    /// The thin and small products that gemm and faer would sum across SIMD lanes (so that an
-    /// AVX2 and an AVX-512 machine disagree in the last bits) are summed along `k` in order:
-    /// bit for bit the plain loop, in every layout, accumulating or not, on one thread or all.
     /// The signature of `gemm_nt` and its siblings at `f32`.
     type Product = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], bool, bool);
 
+    /// The thin and small products that gemm and faer would sum across SIMD lanes (so that an
+    /// AVX2 and an AVX-512 machine disagree in the last bits) are summed along `k` in order:
+    /// bit for bit the plain loop, in every layout, accumulating or not, on one thread or all.
     #[test]
     fn thin_products_are_summed_in_order() {
         let k = 67;
