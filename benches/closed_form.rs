@@ -54,7 +54,7 @@ fn closed_form(c: &mut Criterion) {
     }
 }
 
-/// The accuracy routes (fast, corrected, f64, brute force) of the queries and their mean largest
+/// The accuracy routes (fast, sliced, corrected, f64, brute force) of the queries and their mean largest
 /// weight at t = 0.5 and t = 0.02, as `<group>/routes.json` in criterion's folder.
 fn write_routes(group: &str, cf: &ClosedForm, queries: &Matrix) {
     let at = |t: f64| {
@@ -62,7 +62,7 @@ fn write_routes(group: &str, cf: &ClosedForm, queries: &Matrix) {
         let w = e.weights.unwrap();
         let p = e.paths;
         serde_json::json!({
-            "routes": [p.fast, p.corrected, p.double, p.brute],
+            "routes": [p.fast, p.sliced, p.corrected, p.double, p.brute],
             "max_weight": w.iter().map(|s| s.max_weight).sum::<f64>() / w.len() as f64,
         })
     };

@@ -127,7 +127,7 @@ fn closed_form(root: &str) {
         return;
     }
     println!(
-        "\n| n | d | t = 0.02 ms | vs two | routes at t = 0.02 (fast / corrected / f64 / brute) | mean largest weight | routes at t = 0.5 | mean largest weight |\n|---|---|---|---|---|---|---|---|"
+        "\n| n | d | t = 0.02 ms | vs two | routes at t = 0.02 (fast / sliced / corrected / f64 / brute) | mean largest weight | routes at t = 0.5 | mean largest weight |\n|---|---|---|---|---|---|---|---|"
     );
     let route = |r: &Option<serde_json::Value>, t: &str| match r {
         Some(v) => (

@@ -28,7 +28,9 @@ fn main() {
     let defaults = Options::default();
     let tol = args.get(2).map_or(defaults.tol, |t| t.parse().expect("TOL is a number"));
     println!("tol = {tol:e}");
-    println!("| n | d | t = 0.02 ms | two products ms | ratio | routes (fast / corrected / f64 / brute) |");
+    println!(
+        "| n | d | t = 0.02 ms | two products ms | ratio | routes (fast / sliced / corrected / f64 / brute) |"
+    );
     println!("|---|---|---|---|---|---|");
     for (n, d) in shapes {
         let refs = normal(n, d, "refs");
@@ -48,7 +50,10 @@ fn main() {
             black_box((&logits, &wsum));
             products.push(start.elapsed().as_secs_f64() * 1e3);
         }
-        let routes = format!("{} / {} / {} / {}", paths.fast, paths.corrected, paths.double, paths.brute);
+        let routes = format!(
+            "{} / {} / {} / {} / {}",
+            paths.fast, paths.sliced, paths.corrected, paths.double, paths.brute
+        );
         let (o, p) = (median(ours), median(products));
         println!("| {n} | {d} | {o:.3} | {p:.3} | {:.2} | {routes} |", o / p);
     }

@@ -36,6 +36,14 @@
 //!    whose logits differ by at most `delta` each are at most `2 tanh(delta / 2)` apart (sharp:
 //!    the errors `+delta` on a set of mass `1 / (1 + e^delta)`, `-delta` on the rest), and the
 //!    flushed tail moves at most `2 e^-15`.
+//!
+//!    1b. Otherwise, when the bound of the sliced product meets that test, the query takes the
+//!    fast path with it instead: [`sliced::sliced_nt`] sums the inner products in `f32` over
+//!    [`SLICE`] = 32 coordinates at a time and adds the slices in `f64`, so `sqrt(d)` becomes
+//!    `sqrt(32)` in `delta` (and the constant 8 becomes 10, for the rounding of the `f64` total).
+//!    At d = 3072 and small t (the weights spread over every reference) this is the difference
+//!    between the `f32` product and the `f64` route below. Which queries take it is decided from
+//!    their bounds before the pass, so a query's route never depends on the others.
 //! 2. Otherwise the references whose approximate logits are within a window of the largest
 //!    (at most `top_k` of them; the window is wide enough for the bound below, see
 //!    `ClosedForm::window`) are recomputed exactly (`f32` differences, `f64` sums) and replace
@@ -57,8 +65,9 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::kernels;
-use crate::matrix::{GemmScalar, Matrix, faer_nn, faer_nt, sq_norm};
+use crate::matrix::{GemmScalar, Matrix, faer_nn, faer_nt, sq_norm, with_scratch};
 use crate::reference;
+use crate::sliced::{self, Packed, SLICE};
 use crate::{Error, Result};
 
 /// Accuracy and blocking parameters of [`ClosedForm`].
@@ -99,6 +108,8 @@ pub struct WeightSummary {
 pub struct PathCounts {
     /// Route 1: `f32` fast path as is.
     pub fast: usize,
+    /// Route 1b: the fast path as is, with the logits' inner products summed in slices.
+    pub sliced: usize,
     /// Route 2: `f32` fast path with the top references recomputed exactly.
     pub corrected: usize,
     /// Route 3: the same algorithm in `f64`.
@@ -210,6 +221,11 @@ trait Real: GemmScalar + Default {
     fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>);
     /// See [`kernels::sparse_accumulate`].
     fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]);
+    /// The sliced product (`f32` only: the `f64` route needs no slices): the queries `x`
+    /// (`d` wide) packed, handed to `f`.
+    fn with_sliced<R>(x: &[Self], d: usize, parallel: bool, f: impl FnOnce(Packed<'_>) -> R) -> R;
+    /// `c = lhs b^T` in slices ([`Packed::times_t`]).
+    fn sliced_times(lhs: &Packed<'_>, n: usize, b: &[Self], c: &mut [Self], parallel: bool);
     /// See [`kernels::logits`].
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64;
     /// See [`kernels::exp_shifted`].
@@ -254,6 +270,12 @@ impl Real for f32 {
     }
     fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]) {
         kernels::sparse_accumulate(acc, w, xs)
+    }
+    fn with_sliced<R>(x: &[Self], d: usize, parallel: bool, f: impl FnOnce(Packed<'_>) -> R) -> R {
+        sliced::with_packed(x, d, parallel, f)
+    }
+    fn sliced_times(lhs: &Packed<'_>, n: usize, b: &[Self], c: &mut [Self], parallel: bool) {
+        lhs.times_t(n, b, c, parallel)
     }
     fn logits(g: &mut [Self], norms: &[Self], a: f64, q: f64) -> f64 {
         kernels::logits(g, norms, a as f32, q as f32) as f64
@@ -301,6 +323,12 @@ impl Real for f64 {
     }
     fn above(row: &[Self], threshold: f64, out: &mut Vec<u32>) {
         out.extend(row.iter().enumerate().filter(|(_, v)| **v > threshold).map(|(j, _)| j as u32));
+    }
+    fn with_sliced<R>(_: &[Self], _: usize, _: bool, _: impl FnOnce(Packed<'_>) -> R) -> R {
+        unreachable!("the f64 route takes the plain product")
+    }
+    fn sliced_times(_: &Packed<'_>, _: usize, _: &[Self], _: &mut [Self], _: bool) {
+        unreachable!("the f64 route takes the plain product")
     }
     fn sparse_accumulate(acc: &mut [Self], w: &[Self], xs: &[Self]) {
         let d = acc.len();
@@ -373,23 +401,16 @@ impl Real for f64 {
 thread_local! {
     /// The `f64` route's queries and accumulators, kept by the calling thread between calls.
     static ESCALATED: Cell<Vec<f64>> = const { Cell::new(Vec::new()) };
+    /// The same for the `f32` routes when a block's queries take two products.
+    static SUBSET: Cell<Vec<f32>> = const { Cell::new(Vec::new()) };
 }
 
-/// Runs `f` on the first `len` values of the thread's buffer `slot`, grown as needed. The buffer
-/// is taken out of the slot while in use: a nested call on the same thread (rayon may run another
-/// tile while this one waits inside a parallel product) finds the slot empty and allocates its own.
-fn with_scratch<T: Default + Clone, R>(
-    slot: &'static std::thread::LocalKey<Cell<Vec<T>>>,
-    len: usize,
-    f: impl FnOnce(&mut [T]) -> R,
-) -> R {
-    let mut buf = slot.take();
-    if buf.len() < len {
-        buf = vec![T::default(); len];
-    }
-    let r = f(&mut buf[..len]);
-    slot.set(buf);
-    r
+/// The logits product of a pass: plain (`f32` sums along all `d` coordinates) or sliced
+/// ([`sliced::sliced_nt`]: `f32` sums over [`SLICE`] coordinates added in `f64`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Product {
+    Plain,
+    Sliced,
 }
 
 /// Per-query coefficients: `c = 1 / (2 (1 - t)^2)`, logits `a <x, x_i> - q ||x_i||^2`.
@@ -648,10 +669,15 @@ impl ClosedForm {
         2.0 * outside * (2.0 * delta).exp_m1() * (2.0 * delta).exp() > 2.0 * self.opts.tol
     }
 
-    /// Bound on the error of one shifted logit computed by the expansion in `f32`.
-    fn logit_error_bound(&self, coef: &Coef, xnorm: f64) -> f64 {
+    /// Bound on the error of one shifted logit computed by the expansion in `f32`, its inner
+    /// products summed in `f32` over `width` coordinates at a time: `d` for the plain product,
+    /// [`SLICE`] for the sliced one, whose partial sums are added in `f64` and rounded once more
+    /// to `f32` (two more units of `u ||x|| R` than the plain product's eight, generously: the
+    /// `f64` additions err by `2^-53` each).
+    fn logit_error_bound(&self, coef: &Coef, xnorm: f64, width: usize) -> f64 {
         let (r, t) = (self.max_norm, coef.t);
-        let k = 2.0 * (self.dim() as f64).sqrt() + 8.0;
+        let rounding = if width < self.dim() { 10.0 } else { 8.0 };
+        let k = 2.0 * (width as f64).sqrt() + rounding;
         <f32 as Real>::UNIT * coef.c * (k * 2.0 * t * xnorm * r + 8.0 * t * t * r * r)
     }
 
@@ -674,28 +700,69 @@ impl ClosedForm {
         } else {
             x.chunks(d).map(sq_norm).collect()
         };
-        let deltas: Vec<f64> =
-            coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt())).collect();
         let tol = self.opts.tol;
-        let states =
-            deltas.iter().map(|&dl| self.row_state(dl, summaries || Self::fast_error(dl) > tol)).collect();
-        let outcomes = self.pass::<f32>(x, &coefs, states, summaries, out, |b, st, u| {
-            self.finish(row(b), xx[b], &coefs[b], deltas[b], u, st)
-        });
+        // Each query's logit error bound with the plain `f32` product; route 1b (the sliced
+        // product) for those it would not take the fast route and the sliced product's would.
+        let mut deltas: Vec<f64> =
+            coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt(), d)).collect();
+        let mut sliced = vec![false; ts.len()];
+        if d > SLICE {
+            for (b, (c, xx)) in coefs.iter().zip(&xx).enumerate() {
+                let dl = self.logit_error_bound(c, xx.sqrt(), SLICE);
+                if Self::fast_error(deltas[b]) > tol && Self::fast_error(dl) <= tol {
+                    (sliced[b], deltas[b]) = (true, dl);
+                }
+            }
+        }
         let unset = WeightSummary { max_weight: f64::NAN, argmax: 0, entropy: f64::NAN };
         let mut weights = vec![unset; ts.len()];
         let mut escalate = Vec::new();
-        for (b, outcome) in outcomes.into_iter().enumerate() {
-            match outcome {
-                Outcome::Done { summary, corrected } => {
-                    if corrected {
-                        paths.corrected += 1;
-                    } else {
-                        paths.fast += 1;
+        for product in [Product::Plain, Product::Sliced] {
+            let set: Vec<usize> =
+                (0..ts.len()).filter(|&b| sliced[b] == (product == Product::Sliced)).collect();
+            if set.is_empty() {
+                continue;
+            }
+            let states = set
+                .iter()
+                .map(|&b| self.row_state(deltas[b], summaries || Self::fast_error(deltas[b]) > tol))
+                .collect();
+            let cs: Vec<Coef> = set.iter().map(|&b| coefs[b]).collect();
+            let finish = |j: usize, st, u: &mut [f32]| {
+                let b = set[j];
+                self.finish(row(b), xx[b], &coefs[b], deltas[b], u, st)
+            };
+            let outcomes = if set.len() == ts.len() {
+                self.pass::<f32>(x, &cs, states, summaries, out, product, finish)
+            } else {
+                // Part of the block: its queries and accumulators gathered in a buffer the thread
+                // keeps, the results written back.
+                let len = set.len() * d;
+                with_scratch(&SUBSET, 2 * len, |buf| {
+                    let (xs, acc) = buf.split_at_mut(len);
+                    for (q, &b) in xs.chunks_mut(d).zip(&set) {
+                        q.copy_from_slice(row(b));
                     }
-                    weights[b] = summary;
+                    acc.fill(0.0);
+                    let outcomes = self.pass::<f32>(xs, &cs, states, summaries, acc, product, finish);
+                    for (u, &b) in acc.chunks(d).zip(&set) {
+                        out[b * d..(b + 1) * d].copy_from_slice(u);
+                    }
+                    outcomes
+                })
+            };
+            for (outcome, &b) in outcomes.into_iter().zip(&set) {
+                match outcome {
+                    Outcome::Done { summary, corrected } => {
+                        match (product, corrected) {
+                            (Product::Sliced, _) => paths.sliced += 1,
+                            (Product::Plain, true) => paths.corrected += 1,
+                            (Product::Plain, false) => paths.fast += 1,
+                        }
+                        weights[b] = summary;
+                    }
+                    Outcome::Escalate => escalate.push(b),
                 }
-                Outcome::Escalate => escalate.push(b),
             }
         }
 
@@ -711,10 +778,11 @@ impl ClosedForm {
                     q.iter_mut().zip(row(b)).for_each(|(q, &v)| *q = v as f64);
                 }
                 acc.fill(0.0);
-                let outcomes = self.pass::<f64>(xs, &cs, states, summaries, acc, |j, st, u| {
-                    let b = escalate[j];
-                    self.finish(row(b), xx[b], &coefs[b], deltas[b] * scale, u, st)
-                });
+                let outcomes =
+                    self.pass::<f64>(xs, &cs, states, summaries, acc, Product::Plain, |j, st, u| {
+                        let b = escalate[j];
+                        self.finish(row(b), xx[b], &coefs[b], deltas[b] * scale, u, st)
+                    });
                 for ((outcome, &b), u64) in outcomes.into_iter().zip(&escalate).zip(acc.chunks(d)) {
                     let u = &mut out[b * d..(b + 1) * d];
                     weights[b] = match outcome {
@@ -748,6 +816,7 @@ impl ClosedForm {
     /// that a call hands work to the threads once. For larger `d`, one tile holds every query,
     /// the products are parallel and so are the per-query steps between them. A query's result
     /// never depends on the thread count.
+    #[allow(clippy::too_many_arguments)]
     fn pass<T: Real>(
         &self,
         x: &[T],
@@ -755,6 +824,7 @@ impl ClosedForm {
         states: Vec<RowState>,
         entropy: bool,
         acc: &mut [T],
+        product: Product,
         finish: impl Fn(usize, RowState, &mut [T]) -> Outcome + Sync,
     ) -> Vec<Outcome> {
         let (n, d, bsz) = (self.refs.rows(), self.dim(), coefs.len());
@@ -773,53 +843,63 @@ impl ClosedForm {
             .enumerate()
             .map(|(i, (((acc, mut states), coefs), x))| {
                 let rows = coefs.len();
-                T::with_scratch(rows * chunk, |g| {
-                    for start in (0..n).step_by(chunk) {
-                        let c = chunk.min(n - start);
-                        let gbuf = &mut g[..rows * c];
-                        let block = &refs[start * d..(start + c) * d];
-                        if cols.is_none() {
-                            faer_nt(rows, c, d, x, block, gbuf, false, parallel);
-                        }
-                        let ch = Chunk { start, n, norms: &norms[start..start + c], block, cols, entropy };
-                        // One row per query; with parallel products the rows are spread over the
-                        // threads too (each row's result is the same either way).
-                        let rows_of = |(((g, a), st), (coef, x)), scratch: &mut Vec<u32>| {
-                            ch.absorb(g, a, st, coef, x, scratch)
-                        };
-                        let total: usize = if parallel {
-                            gbuf.par_chunks_mut(c)
-                                .zip(acc.par_chunks_mut(d))
-                                .zip(states.par_iter_mut())
-                                .zip(coefs.par_iter().zip(x.par_chunks(d)))
-                                .map_init(Vec::new, |scratch, item| rows_of(item, scratch))
-                                .sum()
-                        } else {
-                            let mut scratch = Vec::new();
-                            gbuf.chunks_mut(c)
-                                .zip(acc.chunks_mut(d))
-                                .zip(states.iter_mut())
-                                .zip(coefs.iter().zip(x.chunks(d)))
-                                .map(|item| rows_of(item, &mut scratch))
-                                .sum()
-                        };
-                        // Most weights are flushed to zero once the softmax concentrates: then
-                        // adding the few non-zero terms costs less than the dense product.
-                        if cols.is_none() {
-                            if total * SPARSE_BELOW >= rows * c {
-                                faer_nn(rows, d, c, gbuf, block, acc, true, parallel);
-                            } else if parallel {
-                                gbuf.par_chunks(c)
+                // The chunks, with the queries packed once for the sliced product.
+                let mut chunks = |sliced: Option<&Packed<'_>>| {
+                    T::with_scratch(rows * chunk, |g| {
+                        for start in (0..n).step_by(chunk) {
+                            let c = chunk.min(n - start);
+                            let gbuf = &mut g[..rows * c];
+                            let block = &refs[start * d..(start + c) * d];
+                            match (cols, sliced) {
+                                (Some(_), _) => {}
+                                (None, None) => faer_nt(rows, c, d, x, block, gbuf, false, parallel),
+                                (None, Some(lhs)) => T::sliced_times(lhs, c, block, gbuf, parallel),
+                            }
+                            let ch =
+                                Chunk { start, n, norms: &norms[start..start + c], block, cols, entropy };
+                            // One row per query; with parallel products the rows are spread over the
+                            // threads too (each row's result is the same either way).
+                            let rows_of = |(((g, a), st), (coef, x)), scratch: &mut Vec<u32>| {
+                                ch.absorb(g, a, st, coef, x, scratch)
+                            };
+                            let total: usize = if parallel {
+                                gbuf.par_chunks_mut(c)
                                     .zip(acc.par_chunks_mut(d))
-                                    .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                                    .zip(states.par_iter_mut())
+                                    .zip(coefs.par_iter().zip(x.par_chunks(d)))
+                                    .map_init(Vec::new, |scratch, item| rows_of(item, scratch))
+                                    .sum()
                             } else {
-                                gbuf.chunks(c)
+                                let mut scratch = Vec::new();
+                                gbuf.chunks_mut(c)
                                     .zip(acc.chunks_mut(d))
-                                    .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                                    .zip(states.iter_mut())
+                                    .zip(coefs.iter().zip(x.chunks(d)))
+                                    .map(|item| rows_of(item, &mut scratch))
+                                    .sum()
+                            };
+                            // Most weights are flushed to zero once the softmax concentrates: then
+                            // adding the few non-zero terms costs less than the dense product.
+                            if cols.is_none() {
+                                if total * SPARSE_BELOW >= rows * c {
+                                    faer_nn(rows, d, c, gbuf, block, acc, true, parallel);
+                                } else if parallel {
+                                    gbuf.par_chunks(c)
+                                        .zip(acc.par_chunks_mut(d))
+                                        .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                                } else {
+                                    gbuf.chunks(c)
+                                        .zip(acc.chunks_mut(d))
+                                        .for_each(|(g, a)| T::sparse_accumulate(a, g, block));
+                                }
                             }
                         }
-                    }
-                });
+                    })
+                };
+                match product {
+                    Product::Plain => chunks(None),
+                    Product::Sliced => T::with_sliced(x, d, parallel, |lhs| chunks(Some(&lhs))),
+                }
                 let first = i * tile;
                 if parallel {
                     let rows_of = states.into_par_iter().zip(acc.par_chunks_mut(d)).enumerate();

@@ -22,12 +22,17 @@ macro_rules! dispatch {
     };
 }
 
+/// The best kernel set this CPU has: 2 for AVX-512 (F and VL) with FMA, 1 for AVX2 with FMA, 0
+/// for the baseline.
 #[cfg(target_arch = "x86_64")]
-fn level() -> u8 {
+pub(crate) fn level() -> u8 {
     use std::sync::OnceLock;
     static LEVEL: OnceLock<u8> = OnceLock::new();
     *LEVEL.get_or_init(|| {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("fma")
+        {
             2
         } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             1
@@ -35,6 +40,12 @@ fn level() -> u8 {
             0
         }
     })
+}
+
+/// No vector kernels off x86-64.
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) fn level() -> u8 {
+    0
 }
 
 #[inline(always)]

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod ode;
 pub mod reference;
 pub mod rng;
+pub mod sliced;
 pub mod targets;
 mod ziggurat;
 

@@ -8,6 +8,8 @@
 //! kernels, also what candle's CPU backend uses). Neither backend's results depend on the number
 //! of threads (tested below; OpenBLAS's do).
 
+use std::cell::Cell;
+
 use crate::{Error, Result};
 
 /// A dense row-major matrix of `f32`: `rows` points of dimension `cols`.
@@ -385,6 +387,23 @@ fn faer_product<T: GemmScalar>(
         _ => faer::Par::Seq,
     };
     faer::linalg::matmul::matmul(dst, accum, lhs, rhs, T::ONE, par);
+}
+
+/// Runs `f` on the first `len` values of the thread's buffer `slot`, grown as needed. The buffer
+/// is taken out of the slot while in use: a nested call on the same thread (rayon may run another
+/// tile while this one waits inside a parallel product) finds the slot empty and allocates its own.
+pub(crate) fn with_scratch<T: Default + Clone, R>(
+    slot: &'static std::thread::LocalKey<Cell<Vec<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut buf = slot.take();
+    if buf.len() < len {
+        buf = vec![T::default(); len];
+    }
+    let r = f(&mut buf[..len]);
+    slot.set(buf);
+    r
 }
 
 /// `a * b^T` as a new `a.rows() x b.rows()` matrix.

@@ -156,6 +156,32 @@ fn spread_weights_at_d784_take_the_fast_route() {
     check(&cf, &x, t);
 }
 
+/// At d = 3072 and t = 0.02 the plain `f32` product cannot certify the default tolerance (its
+/// logit error bound is about 4.6e-4) and the weights are too spread for a correction, so these
+/// queries used to be redone in `f64`; the sliced product's bound (about 8e-5) certifies them:
+/// every query takes route 1b, and its error stays within the bound.
+#[test]
+fn spread_weights_at_d3072_take_the_sliced_route() {
+    let s = Stream::new(4);
+    let (n, d, t) = (1_000, 3072, 0.02);
+    let train = Matrix::from_vec(n, d, s.derive("train").normal_vec(n * d)).unwrap();
+    let x = Matrix::from_vec(6, d, s.derive("x").normal_vec(6 * d)).unwrap();
+    let cf = ClosedForm::new(train).unwrap();
+    let paths = cf.evaluate(&x, &[t; 6], false).unwrap().paths;
+    assert_eq!(paths.sliced, 6, "{paths:?}");
+    check(&cf, &x, t);
+    // A block whose queries take two products gives what each product's queries give alone.
+    let ts = [t, 0.9, t, 0.5, 0.9, t];
+    let mixed = cf.evaluate(&x, &ts, false).unwrap();
+    assert_eq!((mixed.paths.sliced, mixed.paths.fast), (3, 0), "{:?}", mixed.paths);
+    for set in [[0, 2, 5], [1, 3, 4]] {
+        let alone = cf.evaluate(&x.select_rows(&set), &set.map(|b| ts[b]), false).unwrap();
+        for (j, &b) in set.iter().enumerate() {
+            assert_eq!(alone.velocity.row(j), mixed.velocity.row(b), "query {b} at t = {}", ts[b]);
+        }
+    }
+}
+
 #[test]
 fn largest_reference_set() {
     let mut s = Stream::new(7);
@@ -291,8 +317,8 @@ fn every_path_is_independent_of_the_thread_count() {
 }
 
 /// The buffers a thread keeps between calls start with what the previous call left in them: a
-/// call after others of larger and of other shapes (among them one whose every query is redone in
-/// `f64`), and one nested inside another call's parallel work on the same pool, give the results
+/// call after others of larger and of other shapes (among them one whose queries are split
+/// between the sliced product and `f64`), and one nested inside another call's parallel work on the same pool, give the results
 /// of a call on a fresh thread.
 #[test]
 fn results_do_not_depend_on_earlier_calls() {
@@ -302,18 +328,19 @@ fn results_do_not_depend_on_earlier_calls() {
         (queries(&wide, 90, 0.5, Kind::Noise, &mut s), queries(&narrow, 90, 0.5, Kind::Noise, &mut s));
     let ts: Vec<f64> = (0..90).map(|i| (i % 10) as f64 / 10.0).collect();
     let (cw, cn) = (ClosedForm::new(wide).unwrap(), ClosedForm::new(narrow).unwrap());
-    // Spread weights in d = 3072: the f32 logits cannot certify the tolerance.
+    // Spread weights in d = 3072: the plain f32 logits cannot certify the tolerance, the sliced
+    // ones can at t = 0.02 and cannot at t = 0.03.
     let (n, d) = (400, 3072);
     let spread =
         ClosedForm::new(Matrix::from_vec(n, d, s.derive("spread").normal_vec(n * d)).unwrap()).unwrap();
     let xs = Matrix::from_vec(6, d, s.derive("spread-x").normal_vec(6 * d)).unwrap();
-    let ts_spread = [0.02; 6];
+    let ts_spread = [0.02, 0.03, 0.02, 0.03, 0.02, 0.03];
     let fresh = |cf: &ClosedForm, x: &Matrix, ts: &[f64]| {
         std::thread::scope(|sc| sc.spawn(|| cf.evaluate(x, ts, true).unwrap()).join().unwrap())
     };
     let (want_w, want_n) = (fresh(&cw, &xw, &ts), fresh(&cn, &xn, &ts));
     let want_s = fresh(&spread, &xs, &ts_spread);
-    assert_eq!(want_s.paths.double, 6, "{:?}", want_s.paths);
+    assert_eq!((want_s.paths.sliced, want_s.paths.double), (3, 3), "{:?}", want_s.paths);
     for _ in 0..2 {
         let w = cw.evaluate(&xw, &ts, true).unwrap();
         let sp = spread.evaluate(&xs, &ts_spread, true).unwrap();
