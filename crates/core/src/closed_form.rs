@@ -43,7 +43,9 @@
 //!    `sqrt(32)` in `delta` (and the constant 8 becomes 10, for the rounding of the `f64` total).
 //!    At d = 3072 and small t (the weights spread over every reference) this is the difference
 //!    between the `f32` product and the `f64` route below. Which queries take it is decided from
-//!    their bounds before the pass, so a query's route never depends on the others.
+//!    their bounds before the pass; since the sliced pass is a second pass over the references,
+//!    it is taken only when at least 32 queries of the block (or all of them) qualify, and the
+//!    others take routes 2 and 3 as before.
 //! 2. Otherwise the references whose approximate logits are within a window of the largest
 //!    (at most `top_k` of them; the window is wide enough for the bound below, see
 //!    `ClosedForm::window`) are recomputed exactly (`f32` differences, `f64` sums) and replace
@@ -436,6 +438,13 @@ const FLUSHED_MASS: f64 = 15.0;
 /// rather than in per-thread tiles.
 const WIDE: usize = 256;
 
+/// Route 1b is taken by at least this many queries of a block (or by all of them): its pass
+/// over the references costs about as much for a few queries as for a panel of the sliced
+/// kernel (64 queries with AVX-512), more than routes 2 and 3 cost a few queries (measured on
+/// minibatches of EFM targets at d = 64 and 784, where 2 and 7 of 128 queries qualified: 16-44%
+/// and 5-14% slower as their own pass).
+const SLICED_AT_LEAST: usize = 32;
+
 /// Up to this dimension the logits and the weighted sum are computed from the references stored by
 /// column, without matrix products: with so few coordinates a product's packing and edge handling
 /// cost more than its arithmetic.
@@ -707,9 +716,14 @@ impl ClosedForm {
             coefs.iter().zip(&xx).map(|(c, xx)| self.logit_error_bound(c, xx.sqrt(), d)).collect();
         let mut sliced = vec![false; ts.len()];
         if d > SLICE {
-            for (b, (c, xx)) in coefs.iter().zip(&xx).enumerate() {
-                let dl = self.logit_error_bound(c, xx.sqrt(), SLICE);
-                if Self::fast_error(deltas[b]) > tol && Self::fast_error(dl) <= tol {
+            let bounds: Vec<(usize, f64)> = (0..ts.len())
+                .map(|b| (b, self.logit_error_bound(&coefs[b], xx[b].sqrt(), SLICE)))
+                .filter(|&(b, dl)| Self::fast_error(deltas[b]) > tol && Self::fast_error(dl) <= tol)
+                .collect();
+            // A pass costs about as much for a few queries as for a panel of the kernel: a
+            // handful of them take routes 2 and 3 as before.
+            if bounds.len() >= SLICED_AT_LEAST || bounds.len() == ts.len() {
+                for (b, dl) in bounds {
                     (sliced[b], deltas[b]) = (true, dl);
                 }
             }

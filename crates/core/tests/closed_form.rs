@@ -170,12 +170,19 @@ fn spread_weights_at_d3072_take_the_sliced_route() {
     let paths = cf.evaluate(&x, &[t; 6], false).unwrap().paths;
     assert_eq!(paths.sliced, 6, "{paths:?}");
     check(&cf, &x, t);
+    // A handful of qualifying queries in a block does not pay for a pass of its own: they take
+    // routes 2 and 3 as before.
+    let few = cf.evaluate(&x, &[t, 0.9, t, 0.5, 0.9, t], false).unwrap().paths;
+    assert_eq!(few.sliced, 0, "{few:?}");
     // A block whose queries take two products gives what each product's queries give alone.
-    let ts = [t, 0.9, t, 0.5, 0.9, t];
+    let x = Matrix::from_vec(40, d, s.derive("x40").normal_vec(40 * d)).unwrap();
+    let ts: Vec<f64> = (0..40).map(|b| if b % 5 == 4 { 0.9 } else { t }).collect();
     let mixed = cf.evaluate(&x, &ts, false).unwrap();
-    assert_eq!((mixed.paths.sliced, mixed.paths.fast), (3, 0), "{:?}", mixed.paths);
-    for set in [[0, 2, 5], [1, 3, 4]] {
-        let alone = cf.evaluate(&x.select_rows(&set), &set.map(|b| ts[b]), false).unwrap();
+    assert_eq!((mixed.paths.sliced, mixed.paths.fast), (32, 0), "{:?}", mixed.paths);
+    for rest in [0, 4] {
+        let set: Vec<usize> = (0..40).filter(|b| (b % 5 == 4) == (rest == 4)).collect();
+        let tset: Vec<f64> = set.iter().map(|&b| ts[b]).collect();
+        let alone = cf.evaluate(&x.select_rows(&set), &tset, false).unwrap();
         for (j, &b) in set.iter().enumerate() {
             assert_eq!(alone.velocity.row(j), mixed.velocity.row(b), "query {b} at t = {}", ts[b]);
         }
@@ -333,14 +340,14 @@ fn results_do_not_depend_on_earlier_calls() {
     let (n, d) = (400, 3072);
     let spread =
         ClosedForm::new(Matrix::from_vec(n, d, s.derive("spread").normal_vec(n * d)).unwrap()).unwrap();
-    let xs = Matrix::from_vec(6, d, s.derive("spread-x").normal_vec(6 * d)).unwrap();
-    let ts_spread = [0.02, 0.03, 0.02, 0.03, 0.02, 0.03];
+    let xs = Matrix::from_vec(36, d, s.derive("spread-x").normal_vec(36 * d)).unwrap();
+    let ts_spread: Vec<f64> = (0..36).map(|b| if b % 9 == 8 { 0.03 } else { 0.02 }).collect();
     let fresh = |cf: &ClosedForm, x: &Matrix, ts: &[f64]| {
         std::thread::scope(|sc| sc.spawn(|| cf.evaluate(x, ts, true).unwrap()).join().unwrap())
     };
     let (want_w, want_n) = (fresh(&cw, &xw, &ts), fresh(&cn, &xn, &ts));
     let want_s = fresh(&spread, &xs, &ts_spread);
-    assert_eq!((want_s.paths.sliced, want_s.paths.double), (3, 3), "{:?}", want_s.paths);
+    assert_eq!((want_s.paths.sliced, want_s.paths.double), (32, 4), "{:?}", want_s.paths);
     for _ in 0..2 {
         let w = cw.evaluate(&xw, &ts, true).unwrap();
         let sp = spread.evaluate(&xs, &ts_spread, true).unwrap();
