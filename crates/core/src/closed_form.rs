@@ -441,8 +441,8 @@ const WIDE: usize = 256;
 /// Route 1b is taken by at least this many queries of a block (or by all of them): its pass
 /// over the references costs about as much for a few queries as for a panel of the sliced
 /// kernel (64 queries with AVX-512), more than routes 2 and 3 cost a few queries (measured on
-/// minibatches of EFM targets at d = 64 and 784, where 2 and 7 of 128 queries qualified: 16-44%
-/// and 5-14% slower as their own pass).
+/// minibatches of EFM targets at d = 64 and 784, where 2 and 7 of 128 queries qualified: 13-45%
+/// and 4-14% slower as their own pass).
 const SLICED_AT_LEAST: usize = 32;
 
 /// Up to this dimension the logits and the weighted sum are computed from the references stored by
