@@ -8,8 +8,10 @@ use cfm_core::io::{read_matrix, write_matrix};
 use cfm_core::ode::{Solver, integrate, noise};
 use cfm_core::{ClosedForm, Matrix};
 
-/// Arguments of `cfm velocity`.
+/// Arguments of `cfm velocity`. A negative number given to a flag reaches our own check, not
+/// clap's "unexpected argument".
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct VelocityArgs {
     /// Training (reference) points, one per row (.npy or .csv).
     #[arg(long)]
@@ -27,6 +29,7 @@ pub struct VelocityArgs {
 
 /// Arguments of `cfm sample`.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 #[command(group(clap::ArgGroup::new("field").required(true).args(["train", "model"])))]
 pub struct SampleArgs {
     /// Training points: sample the closed-form field over them (.npy or .csv).
@@ -72,6 +75,7 @@ pub enum SolverName {
 
 /// Arguments of `cfm memorization`.
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct MemorizationArgs {
     /// Training points (.npy or .csv).
     #[arg(long)]

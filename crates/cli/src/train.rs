@@ -17,8 +17,10 @@ use cfm_nn::{
 };
 use sha2::Digest;
 
-/// Arguments of `cfm train`.
+/// Arguments of `cfm train`. A negative number given to a flag reaches our own check, not
+/// clap's "unexpected argument".
 #[derive(clap::Args)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Training data: `two-moons`, `digits` (the 1500-image training split), `mnist`,
     /// `fashion-mnist`, `cifar10` (their training splits, pixels in [-1, 1]), or a .npy/.csv file.
@@ -52,9 +54,9 @@ pub struct TrainArgs {
     /// Network: mlp or unet.
     #[arg(long, default_value = "mlp")]
     model: String,
-    /// Minibatch size.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
+    /// Minibatch size (default: min(128, n), the official code's).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Adam learning rate (no warm-up, no clipping; the paper's image settings are lr 2e-4 with
     /// 5000 warm-up steps and clipping at 1, used by `--paper-optimizer`).
     #[arg(long, default_value_t = 1e-3)]
@@ -118,6 +120,9 @@ fn parse_image(s: &str) -> Result<ImageShape> {
 
 /// `cfm train`.
 pub fn train(a: &TrainArgs) -> Result<()> {
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        bail!("--lr {}: the learning rate must be a positive number (the paper's: 2e-4)", a.lr);
+    }
     let target = parse_method(&a.method)?;
     let (points, image, identity): (Matrix, Option<ImageShape>, String) = match a.data.as_str() {
         "two-moons" => {
@@ -150,7 +155,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     };
     let model = match a.model.as_str() {
         "mlp" if points.cols() <= 2 => ModelConfig::Mlp(MlpConfig::toy()),
-        "mlp" => ModelConfig::Mlp(MlpConfig::digits()),
+        // The input skip keeps the outputs full rank at any d (width 256 < d from d = 257 on).
+        "mlp" => ModelConfig::Mlp(MlpConfig::images()),
         "unet" => {
             let shape = image
                 .context("--model unet needs image data: --data digits, or a file with --image CxHxW")?;
@@ -161,7 +167,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         other => bail!("--model {other}: use mlp or unet"),
     };
     let mut config = TrainConfig::paper(model, target, a.steps);
-    config.batch_size = a.batch;
+    config.batch_size = a.batch.unwrap_or_else(|| TrainConfig::paper_batch(points.rows()));
     config.seed = a.seed;
     config.output = a.output.into();
     config.rescaled = a.rescaled;

@@ -114,6 +114,8 @@ fn bad_inputs_fail_clearly_and_write_nothing() {
         (vec!["--query".into(), p(&d.join("three.csv")).into(), "--t".into(), "0.5".into()], "columns"),
         (vec!["--query".into(), p(&d.join("empty.csv")).into(), "--t".into(), "0.5".into()], "no data"),
         (vec!["--query".into(), train.clone(), "--t".into(), "1".into()], "outside [0, 1)"),
+        // A negative number reaches our check, not clap's "unexpected argument '-0' found".
+        (vec!["--query".into(), train.clone(), "--t".into(), "-0.1".into()], "outside [0, 1)"),
     ];
     for (extra, needle) in cases {
         let mut args: Vec<String> = vec!["velocity".into(), "--train".into(), train.clone()];
@@ -169,6 +171,27 @@ fn train_then_sample_from_the_model() {
     let (ok, _, err) =
         cfm(&["train", "--data", p(&data), "--model", "unet", "--steps", "5", "--out", p(&model)]);
     assert!(!ok && err.contains("image"), "{err}");
+    let (ok, _, err) = cfm(&["train", "--data", p(&data), "--lr", "-1", "--steps", "5", "--out", p(&model)]);
+    assert!(!ok && err.contains("--lr -1") && err.contains("positive"), "{err}");
+}
+
+#[test]
+fn train_on_a_small_high_dimensional_file_uses_min_128_n_and_a_full_rank_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("points.npy");
+    let (n, d) = (20, 300);
+    let values: Vec<f32> = (0..n * d).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+    write_matrix(&data, &Matrix::from_vec(n, d, values).unwrap()).unwrap();
+    let model = dir.path().join("model");
+    let cache = dir.path().join("cache");
+    let (ok, _, err) =
+        cfm(&["train", "--data", p(&data), "--steps", "3", "--out", p(&model), "--cache", p(&cache)]);
+    assert!(ok, "{err}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    assert_eq!(card["config"]["batch_size"], 20);
+    assert_eq!(card["config"]["model"]["skip"], true, "{card}");
+    assert_eq!(card["config"]["model"]["width"], 256);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! A trained network as a [`VelocityField`], so that every solver of [`cfm_core::ode`] (and
 //! the hybrid sampler [`cfm_core::ode::Hybrid`]) samples from it like from the closed form.
 //! A network that predicts `x1` ([`Output::X1`]) gives the velocity `(x1_hat - x) / (1 - t)`,
+//! with `x1_hat` clamped to the training data's range when the model knows it,
 //! and is never evaluated at `t = 1`.
 
 use candle_core::{Device, Tensor};
@@ -17,6 +18,7 @@ pub struct NetworkField {
     device: Device,
     batch: usize,
     output: Output,
+    range: Option<[f32; 2]>,
 }
 
 impl NetworkField {
@@ -26,7 +28,13 @@ impl NetworkField {
             Network::Mlp(_) => 4096,
             Network::UNet(_) => 256,
         };
-        Self { net, dim, device: device.clone(), batch, output }
+        Self { net, dim, device: device.clone(), batch, output, range: None }
+    }
+
+    /// The same field with an `x1` prediction clamped to `range` (see [`Output::to_velocity`]).
+    pub fn with_range(mut self, range: Option<[f32; 2]>) -> Self {
+        self.range = range;
+        self
     }
 
     /// The same field evaluated `batch` rows at a time (at least 1).
@@ -71,7 +79,7 @@ impl NetworkField {
                 out
             }
         };
-        self.output.to_velocity(&mut out, x.as_slice(), &t32);
+        self.output.to_velocity(&mut out, x.as_slice(), &t32, self.range);
         Ok(Matrix::from_vec(x.rows(), self.dim, out)?)
     }
 }

@@ -41,6 +41,11 @@ pub struct ModelCard {
     pub steps: u64,
     /// Number of trainable parameters.
     pub params: usize,
+    /// The smallest and the largest coordinate of the training points: an `x1` prediction is
+    /// clamped to it when the network is sampled ([`crate::field`]). Absent from cards written
+    /// before it existed (no clamp).
+    #[serde(default)]
+    pub data_range: Option<[f32; 2]>,
 }
 
 /// Which set of weights to evaluate.
@@ -97,6 +102,22 @@ impl TrainedModel {
         }
     }
 
+    /// The name of the first tensor (raw or averaged weights, in name order) holding a NaN or
+    /// an infinity, if any: a diverged run.
+    pub fn non_finite_weight(&self) -> Result<Option<String>> {
+        for (kind, which) in [("weights", Weights::Raw), ("EMA weights", Weights::Ema)] {
+            let mut names: Vec<&String> = self.weights(which).keys().collect();
+            names.sort();
+            for name in names {
+                let values = self.weights(which)[name].flatten_all()?.to_vec1::<f32>()?;
+                if values.iter().any(|v| !v.is_finite()) {
+                    return Ok(Some(format!("{kind} {name}")));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     fn network(&self, which: Weights) -> Result<Network> {
         let vb = VarBuilder::from_tensors(self.weights(which).clone(), DType::F32, &self.device);
         Network::new(&self.card.config.model, self.card.dim, self.card.image, vb)
@@ -109,7 +130,9 @@ impl TrainedModel {
 
     /// The network with the chosen weights as a [`cfm_core::VelocityField`].
     pub fn field_with(&self, which: Weights) -> Result<NetworkField> {
-        Ok(NetworkField::new(self.network(which)?, self.card.dim, self.card.config.output, &self.device))
+        let field =
+            NetworkField::new(self.network(which)?, self.card.dim, self.card.config.output, &self.device);
+        Ok(field.with_range(self.card.data_range))
     }
 
     /// Writes `model.json` then `model.safetensors` into `dir`, each atomically.

@@ -139,8 +139,13 @@ fn sample(field: &dyn VelocityField, n: usize, seed: u64) -> Matrix {
 /// A network trained on one point, minibatches of that point (B = min(128, n) = 1).
 fn one_point_model(output: cfm_nn::Output, rescaled: bool, steps: u64) -> (Matrix, TrainedModel) {
     let point = Matrix::from_vec(1, 4, vec![1.5, -0.5, 0.8, -2.0]).unwrap();
-    let mut cfg =
-        quick(ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16 }), Target::Cfm, steps, 1, 2e-3);
+    let mut cfg = quick(
+        ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16, skip: true }),
+        Target::Cfm,
+        steps,
+        1,
+        2e-3,
+    );
     (cfg.output, cfg.rescaled) = (output, rescaled);
     let mut trainer = Trainer::new(&cfg, &point, None, &candle_core::Device::Cpu).unwrap();
     for _ in 0..cfg.steps {
@@ -183,7 +188,7 @@ fn an_x1_predicting_model_of_one_point_sends_every_noise_to_it() {
 fn two_moons_samples_generalise() {
     let train_set = two_moons(1000, 0.2, &Stream::new(0).derive("train"));
     let test_set = two_moons(500, 0.2, &Stream::new(0).derive("test"));
-    let mlp = ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16 });
+    let mlp = ModelConfig::Mlp(MlpConfig { width: 64, depth: 3, time_dim: 16, skip: true });
     let cfg = quick(mlp, Target::Cfm, 3000, 256, 2e-3);
     let mut trainer = Trainer::new(&cfg, &train_set, None, &candle_core::Device::Cpu).unwrap();
     for _ in 0..cfg.steps {
@@ -295,7 +300,7 @@ fn weights_after(
 #[test]
 fn training_twice_gives_identical_weights() {
     let data = two_moons(200, 0.2, &Stream::new(9));
-    let mlp = ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8 });
+    let mlp = ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8, skip: true });
     for target in [
         Target::Cfm,
         Target::Efm { m: 32, refs: RefMode::Official },
@@ -356,7 +361,7 @@ fn interrupted_training_resumes_bit_identically() {
     let data = two_moons(200, 0.2, &Stream::new(13));
     let set = TrainSet { points: &data, image: None, identity: "moons-200-seed13" };
     let mut cfg = quick(
-        ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8 }),
+        ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8, skip: true }),
         Target::Efm { m: 16, refs: RefMode::Paper },
         30,
         32,
@@ -436,8 +441,13 @@ fn impossible_configs_are_rejected_with_the_field_named() {
 fn step_times_cover_the_phases_of_both_engines() {
     let data = two_moons(256, 0.05, &Stream::new(3));
     let digits = cfm_core::datasets::digits();
-    let mlp =
-        quick(ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8 }), Target::Cfm, 10, 64, 1e-3);
+    let mlp = quick(
+        ModelConfig::Mlp(MlpConfig { width: 32, depth: 2, time_dim: 8, skip: true }),
+        Target::Cfm,
+        10,
+        64,
+        1e-3,
+    );
     let unet = quick(ModelConfig::UNet(UNetConfig::tiny()), Target::Cfm, 10, 8, 1e-3);
     for (cfg, data, image) in [(mlp, &data, None), (unet, &digits.train, digits.image)] {
         let mut trainer = Trainer::new(&cfg, data, image, &candle_core::Device::Cpu).unwrap();

@@ -27,6 +27,14 @@ pub enum Error {
     /// A request that cannot be served: unknown figure, missing data directory, and the like.
     #[error("{0}")]
     Invalid(String),
+    /// A cell that failed, with the figure and the cell named.
+    #[error("{figure} cell '{cell}': {source}")]
+    Cell {
+        figure: String,
+        cell: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {

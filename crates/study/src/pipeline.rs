@@ -197,7 +197,11 @@ fn compute_cell(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::invalid(format!("cannot start {threads} threads: {e}")))?;
-    let df = pool.install(|| fig.run_cell(ctx, cell, &cell_bar))?;
+    let df = pool.install(|| fig.run_cell(ctx, cell, &cell_bar)).map_err(|e| Error::Cell {
+        figure: fig.id().into(),
+        cell: cell.label.clone(),
+        source: Box::new(e),
+    })?;
     let secs = start.elapsed().as_secs_f64();
     cell_bar.finish_and_clear();
     validate(fig, cell, &df)?;

@@ -235,3 +235,57 @@ fn fashion_mnist_cells_are_not_run_with_the_fix_when_missing_and_planned_when_fo
     };
     assert!(plan(fig, &found).unwrap().iter().all(|c| c.missing.is_none()));
 }
+
+/// Every cell of a figure that trains holds its whole training configuration (network,
+/// parameterization, optimiser, steps, seed) under `train`, so that a change to the network
+/// changes the cell's cache key and can never be served a table of the old network.
+#[test]
+fn every_trained_cell_holds_its_whole_training_configuration_so_a_network_change_changes_its_id() {
+    for profile in [Profile::Smoke, Profile::Quick, Profile::Paper] {
+        let ctx = Context::new(profile, "unused");
+        for fig in figures::all().into_iter().filter(|f| f.trains()) {
+            let specs = cells(fig, &ctx).unwrap();
+            assert!(!specs.is_empty(), "{} has no cells", fig.id());
+            for cell in specs {
+                let what = format!("{profile:?} {} {}", fig.id(), cell.label);
+                let train = cell.config.get("train").unwrap_or_else(|| panic!("{what}: no training config"));
+                let parsed: cfm_nn::TrainConfig =
+                    serde_json::from_value(train.clone()).unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut changed = cell.clone();
+                let width = match parsed.model {
+                    cfm_nn::ModelConfig::Mlp(_) => "width",
+                    cfm_nn::ModelConfig::UNet(_) => "channels",
+                };
+                let w = changed.config["train"]["model"][width].as_u64().unwrap();
+                changed.config["train"]["model"][width] = serde_json::json!(w + 1);
+                assert_ne!(cell_hash(fig, &ctx, &cell), cell_hash(fig, &ctx, &changed), "{what}");
+                let mut unskipped = cell.clone();
+                unskipped.config["train"]["model"]["skip"] = serde_json::json!(false);
+                if parsed.model != cfm_nn::ModelConfig::Mlp(cfm_nn::MlpConfig::toy())
+                    && matches!(parsed.model, cfm_nn::ModelConfig::Mlp(_))
+                {
+                    assert_ne!(cell_hash(fig, &ctx, &cell), cell_hash(fig, &ctx, &unskipped), "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// A table does not depend on what ran before it: `fig4` alone from an empty cache (its first
+/// cell trains the feature classifier and keeps it in memory) equals `fig4` run after `fig2`
+/// (whose cells trained it, so every `fig4` cell reads it from disk), byte for byte. They once
+/// differed in the last digit of the classifier's accuracy, read back from its JSON card by a
+/// float parser that was not correctly rounded.
+#[test]
+fn a_figure_alone_and_after_others_gives_the_same_table_byte_for_byte() {
+    let (alone, after) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (only, _) = smoke(alone.path(), "fig4");
+    smoke(after.path(), "fig2");
+    let (within, cached) = smoke(after.path(), "fig4");
+    assert_eq!(cached, 0);
+    assert_eq!(csv(&only), csv(&within));
+    for v in [0.9730639730639731f64, 0.9730639730639732, 0.1 + 0.2, 1.0 / 3.0] {
+        let back: f64 = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(back.to_bits(), v.to_bits(), "{v} does not survive JSON");
+    }
+}

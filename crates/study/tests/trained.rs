@@ -124,7 +124,7 @@ fn efm_cost_smoke_schema_and_grid() {
 fn paper_cells_are_listed_and_table1_cells_are_fig4_cells() {
     let dir = tempfile::tempdir().unwrap();
     let (f4, t1) = (figures::get("fig4").unwrap(), figures::get("table1").unwrap());
-    for (profile, fig4_cells, table1_cells) in [(Profile::Quick, 20, 16), (Profile::Paper, 13, 8)] {
+    for (profile, fig4_cells, table1_cells) in [(Profile::Quick, 30, 24), (Profile::Paper, 13, 8)] {
         let ctx = Context::new(profile, dir.path());
         let hashes: Vec<String> = cells(f4, &ctx).unwrap().iter().map(|c| cell_hash(f4, &ctx, c)).collect();
         let cs = cells(t1, &ctx).unwrap();
@@ -170,9 +170,14 @@ fn collapse_table(t_star: f64) -> DataFrame {
 /// A fig4 table: final-step values `value(method, seed)` for every panel, and an earlier step
 /// at which every method is far worse (ignored by C8).
 fn fig4_table(value: impl Fn(&str, u64) -> f64) -> DataFrame {
+    fig4_table_seeds(3, value)
+}
+
+/// [`fig4_table`] with `seeds` seeds per method.
+fn fig4_table_seeds(seeds: u64, value: impl Fn(&str, u64) -> f64) -> DataFrame {
     let mut t = TableBuilder::new(&fig4::COLUMNS);
     for (method, m) in [("CFM", 1usize), ("OT-CFM", 1), ("EFM-128", 128), ("EFM-1000", 1000)] {
-        for seed in 0..3u64 {
+        for seed in 0..seeds {
             t.push(row!["digits", method, m, seed, 0.0, 0u64, "classifier_accuracy", 0.95]);
             for metric in fig4::METRICS {
                 t.push(row!["digits", method, m, seed, 1.0, 12u64, metric, 100.0]);
@@ -214,6 +219,31 @@ fn c8a_and_c8b_fail_on_planted_false_tables_and_are_inconclusive_inside_the_spre
         _ => 2.0 + spread(s),
     });
     assert_eq!(verdicts("fig4", &close), vec![Verdict::Inconclusive, Verdict::Inconclusive]);
+}
+
+#[test]
+fn c8_is_never_decided_with_fewer_than_three_seeds() {
+    assert_eq!(fig4::MIN_SEEDS, 3);
+    // Gaps far beyond any plausible spread, either way: with one or two seeds the spread is
+    // unknown, so neither claim is decided; with three they are.
+    let spread = |s: u64| 0.01 * s as f64;
+    let worse = |m: &str, s: u64| if m == "OT-CFM" { 1.0 + spread(s) } else { 5.0 + spread(s) };
+    let better = |m: &str, s: u64| match m {
+        "CFM" | "OT-CFM" => 9.0 + spread(s),
+        "EFM-128" => 5.0 + spread(s),
+        _ => 1.0 + spread(s),
+    };
+    for seeds in [1, 2] {
+        for table in [fig4_table_seeds(seeds, worse), fig4_table_seeds(seeds, better)] {
+            assert_eq!(
+                verdicts("fig4", &table),
+                vec![Verdict::Inconclusive, Verdict::Inconclusive],
+                "{seeds}"
+            );
+        }
+    }
+    assert_eq!(verdicts("fig4", &fig4_table_seeds(3, worse)), vec![Verdict::Fail, Verdict::Inconclusive]);
+    assert_eq!(verdicts("fig4", &fig4_table_seeds(3, better)), vec![Verdict::Pass, Verdict::Pass]);
 }
 
 /// A fig2 table for `digits` at one width, velocity output: per n, an error curve

@@ -33,13 +33,25 @@ pub enum Output {
 
 impl Output {
     /// Turns the outputs `y` (rows of `x.len() / t.len()` values) at inputs `x` and times `t`
-    /// into velocities, in place.
-    pub fn to_velocity(self, y: &mut [f32], x: &[f32], t: &[f32]) {
+    /// into velocities, in place. An `x1` prediction is first clamped to `range` (the training
+    /// data's smallest and largest coordinate), when given.
+    ///
+    /// Why the clamp: Euler's step with this velocity is the convex combination
+    /// `x + h u = (1 - l) x + l x1_hat(x)`, `l = h / (1 - t)`, so a prediction that grows with
+    /// `|x|` off the data compounds step after step. Measured on the quick profile's x1 network
+    /// on 10 Fashion-MNIST images at step 8000: one sample of 1000 left the data at t ~ 0.1,
+    /// where `|x1_hat| / |x|` was 23.5, and reached a norm of 3.8e24 at t = 1. The target
+    /// `E[x1 | x_t]` lies in the convex hull of the training points, inside the box
+    /// `[min, max]^d`, and clamping a coordinate to an interval that holds the target never
+    /// moves it away from the target; with it every Euler iterate stays within the box's
+    /// bound or the starting noise's.
+    pub fn to_velocity(self, y: &mut [f32], x: &[f32], t: &[f32], range: Option<[f32; 2]>) {
         if self == Output::X1 {
             let d = x.len() / t.len().max(1);
+            let [lo, hi] = range.unwrap_or([f32::NEG_INFINITY, f32::INFINITY]);
             for ((yr, xr), &tb) in y.chunks_exact_mut(d).zip(x.chunks_exact(d)).zip(t) {
                 let s = 1.0 / (1.0 - tb);
-                yr.iter_mut().zip(xr).for_each(|(v, &xv)| *v = (*v - xv) * s);
+                yr.iter_mut().zip(xr).for_each(|(v, &xv)| *v = (v.clamp(lo, hi) - xv) * s);
             }
         }
     }
@@ -113,9 +125,7 @@ impl Network {
         }
         Ok(match cfg {
             ModelConfig::Mlp(c) => {
-                if c.width == 0 && c.depth > 0 {
-                    return Err(Error::invalid("MLP width must be positive"));
-                }
+                c.check(dim).map_err(Error::Invalid)?;
                 Network::Mlp(Mlp::new(c, dim, vb)?)
             }
             ModelConfig::UNet(c) => Network::UNet(UNet::new(c, unet_image(c, dim, image)?, vb)?),
@@ -129,5 +139,24 @@ impl Network {
             Network::Mlp(m) => m.forward_tensor(x, t)?,
             Network::UNet(u) => u.forward(x, t, dropout)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Output;
+
+    #[test]
+    fn an_x1_prediction_is_clamped_to_the_data_range_before_it_becomes_a_velocity() {
+        let (x, t) = ([0.5f32, 0.0, 0.2], [0.5f32]);
+        let mut y = [10.0f32, -10.0, 0.4];
+        Output::X1.to_velocity(&mut y, &x, &t, Some([-1.0, 1.0]));
+        assert_eq!(y, [1.0, -2.0, 0.4]);
+        let mut free = [10.0f32, -10.0, 0.4];
+        Output::X1.to_velocity(&mut free, &x, &t, None);
+        assert_eq!(free, [19.0, -20.0, 0.4]);
+        let mut v = [10.0f32, -10.0, 0.4];
+        Output::Velocity.to_velocity(&mut v, &x, &t, Some([-1.0, 1.0]));
+        assert_eq!(v, [10.0, -10.0, 0.4]);
     }
 }

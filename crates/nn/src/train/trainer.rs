@@ -393,6 +393,12 @@ impl<'a> Trainer<'a> {
             image: self.image,
             steps: step,
             params,
+            data_range: Some(
+                self.data
+                    .as_slice()
+                    .iter()
+                    .fold([f32::INFINITY, f32::NEG_INFINITY], |[lo, hi], &v| [lo.min(v), hi.max(v)]),
+            ),
         };
         TrainedModel::from_parts(card, weights, averaged, self.losses.clone(), &device)
     }

@@ -37,7 +37,7 @@
 use std::time::Instant;
 
 use cfm_core::efm::RefMode;
-use cfm_nn::{ModelConfig, Target, Trainer, UNetConfig};
+use cfm_nn::{ModelConfig, Target, TrainConfig, Trainer, UNetConfig};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -71,8 +71,9 @@ pub const PAPER_C_US: f64 = 0.9;
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
     data: ImageData,
-    model: ModelConfig,
-    batch_size: usize,
+    /// The timed runs' training configuration (network, batch, optimiser); each `M` of `ms`
+    /// sets its target.
+    train: TrainConfig,
     ms: Vec<usize>,
     warmup: usize,
     repeats: usize,
@@ -93,13 +94,11 @@ struct CostPlan {
 
 fn plan(profile: Profile) -> CostPlan {
     let grid = vec![1, 32, 128, 256, 512, 1000];
-    let cell = |data, model, ms: &Vec<usize>, warmup, repeats| CellConfig {
-        data,
-        model,
-        batch_size: 128,
-        ms: ms.clone(),
-        warmup,
-        repeats,
+    let cell = |data: ImageData, model, ms: &Vec<usize>, warmup, repeats| {
+        let steps = (warmup + repeats) as u64;
+        let mut train = learned::train_config(profile, model, Target::Cfm, steps, 0, data.sizes().0);
+        train.batch_size = 128;
+        CellConfig { data, train, ms: ms.clone(), warmup, repeats }
     };
     let cells = match profile {
         Profile::Smoke => vec![
@@ -121,13 +120,13 @@ impl Plan for CostPlan {
             .cells
             .iter()
             .map(|c| {
-                let per_step = match &c.model {
+                let per_step = match &c.train.model {
                     ModelConfig::Mlp(_) => 0.015,
                     ModelConfig::UNet(u) if u.channels <= 8 => 0.3,
                     ModelConfig::UNet(_) => 1.0,
                 };
                 let cost = (c.ms.len() * (c.warmup + c.repeats)) as f64 * per_step + 1.0;
-                CellSpec::new(model_name(&c.model), c, cost, 3 * c.ms.len() + 5).reading([c.data])
+                CellSpec::new(model_name(&c.train.model), c, cost, 3 * c.ms.len() + 5).reading([c.data])
             })
             .collect())
     }
@@ -138,7 +137,7 @@ impl Plan for CostPlan {
             .map(|c| {
                 format!(
                     "{} on {} (median of {} steps after {} warm-up), M in {:?}",
-                    learned::describe(&c.model),
+                    learned::describe(&c.train.model),
                     c.data.name(),
                     c.repeats,
                     c.warmup,
@@ -274,16 +273,7 @@ impl Figure for EfmCost {
         let rounds = cfg.warmup + cfg.repeats;
         let mut trainers = Vec::with_capacity(cfg.ms.len());
         for &m in &cfg.ms {
-            let target = Target::Efm { m, refs: RefMode::Paper };
-            let mut train = learned::train_config(
-                ctx.profile,
-                cfg.model.clone(),
-                target,
-                rounds as u64,
-                0,
-                set.train.rows(),
-            );
-            train.batch_size = cfg.batch_size;
+            let train = TrainConfig { target: Target::Efm { m, refs: RefMode::Paper }, ..cfg.train.clone() };
             trainers.push(Trainer::new(&train, &set.train, Some(set.shape), &device)?);
         }
         let mut step_ms = vec![Vec::with_capacity(cfg.repeats); cfg.ms.len()];
@@ -306,7 +296,7 @@ impl Figure for EfmCost {
         }
         let step: Vec<f64> = step_ms.iter().map(|v| median(v)).collect();
         let target: Vec<f64> = target_ms.iter().map(|v| median(v)).collect();
-        let name = model_name(&cfg.model);
+        let name = model_name(&cfg.train.model);
         let mut table = TableBuilder::new(&COLUMNS);
         for (i, &m) in cfg.ms.iter().enumerate() {
             table.push(row![name, m, STEP_MS, step[i]]);
@@ -314,7 +304,7 @@ impl Figure for EfmCost {
             table.push(row![name, m, OVERHEAD_PCT, 100.0 * (step[i] / step[0] - 1.0)]);
         }
         let ms: Vec<f64> = cfg.ms.iter().map(|&m| m as f64).collect();
-        let b = cfg.batch_size as f64;
+        let b = cfg.train.batch_size as f64;
         let (intercept, slope, r2) = fit(&ms, &step);
         let (_, target_slope, target_r2) = fit(&ms, &target);
         for (stat, v) in [

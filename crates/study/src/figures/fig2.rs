@@ -36,7 +36,7 @@ use cfm_core::metrics::{
     COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_sampled,
 };
 use cfm_core::targets::interpolate;
-use cfm_nn::{MlpConfig, ModelConfig, Target};
+use cfm_nn::{MlpConfig, ModelConfig, Target, TrainConfig};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -109,13 +109,16 @@ impl Data {
     }
 }
 
+/// One cell: a training run and its evaluation. `train` is the whole training configuration
+/// (network, parameterization, optimiser, steps, seed), so that any change to the network or
+/// its training changes the cell's cache key.
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
     data: Data,
     param: Param,
     n: usize,
     width: usize,
-    steps: u64,
+    train: TrainConfig,
     checkpoints: Vec<u64>,
     pairs: usize,
     times: Vec<f64>,
@@ -245,13 +248,23 @@ pub fn full_split_run(profile: Profile, data: ImageData) -> Option<(String, u64)
 }
 
 impl Fig2Plan {
-    fn cell(&self, data: Data, param: Param, n: usize, width: usize, steps: u64) -> CellConfig {
+    /// The cell of `n` points of `data` at `width`, trained `steps` steps from `seed`.
+    fn cell(&self, data: Data, param: Param, n: usize, width: usize, steps: u64, seed: u64) -> CellConfig {
+        let mut train = learned::train_config(
+            self.profile,
+            network(self.profile, data, width),
+            Target::Cfm,
+            steps,
+            seed,
+            n,
+        );
+        param.apply(&mut train);
         CellConfig {
             data,
             param,
             n,
             width,
-            steps,
+            train,
             checkpoints: learned::log_checkpoints(self.first_checkpoint, steps),
             pairs: self.pairs,
             times: self.times.clone(),
@@ -265,13 +278,12 @@ impl Fig2Plan {
             Data::Images(i) => (i.shape().dim(), Some(i.shape())),
             Data::TwoMoons => (2, None),
         };
-        let model = network(self.profile, cfg.data, cfg.width);
-        let train = learned::train_config(self.profile, model.clone(), Target::Cfm, cfg.steps, 0, cfg.n);
+        let train = &cfg.train;
         let evals = cfg.checkpoints.len() as f64
-            * (learned::sampling_seconds(&model, d, image, cfg.samples, cfg.sample_steps)
+            * (learned::sampling_seconds(&train.model, d, image, cfg.samples, cfg.sample_steps)
                 + super::fig1c::closed_form_cost(cfg.n, d, cfg.samples, 1));
         let error = super::fig1c::closed_form_cost(cfg.n, d, cfg.pairs, cfg.times.len());
-        let cost = cfg.steps as f64 * learned::step_seconds(&train, d, image) + evals + error + 2.0;
+        let cost = train.steps as f64 * learned::step_seconds(train, d, image) + evals + error + 2.0;
         let spec = CellSpec::new(label(cfg.data, cfg.param, cfg.n, cfg.width), &cfg, cost, cfg.rows());
         match cfg.data {
             Data::Images(i) => spec.reading([i]),
@@ -281,20 +293,28 @@ impl Fig2Plan {
 }
 
 impl Plan for Fig2Plan {
-    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
+        let seed = ctx.train_seed(0);
         let mut cells = Vec::new();
         for runs in &self.runs {
             let width = if runs.data == Data::TwoMoons { 64 } else { self.width };
             for param in Param::ALL {
                 for &(n, steps) in &runs.sizes {
-                    cells.push(self.spec(self.cell(runs.data, param, n, width, steps)));
+                    cells.push(self.spec(self.cell(runs.data, param, n, width, steps, seed)));
                 }
             }
         }
         if let Some(digits) = self.runs.iter().find(|r| r.data == Data::Images(ImageData::Digits)) {
             for &w in &self.phase_widths {
                 for &(n, _) in &digits.sizes {
-                    cells.push(self.spec(self.cell(digits.data, Param::Velocity, n, w, self.phase_steps)));
+                    cells.push(self.spec(self.cell(
+                        digits.data,
+                        Param::Velocity,
+                        n,
+                        w,
+                        self.phase_steps,
+                        seed,
+                    )));
                 }
             }
         }
@@ -433,22 +453,15 @@ impl Figure for Fig2 {
                 (train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
             }
         };
-        let mut config = learned::train_config(
-            ctx.profile,
-            network(ctx.profile, cfg.data, cfg.width),
-            Target::Cfm,
-            cfg.steps,
-            ctx.train_seed(0),
-            train.rows(),
-        );
-        cfg.param.apply(&mut config);
+        let config = &cfg.train;
         let (name, output, n, w) = (cfg.data.name(), cfg.param.name(), cfg.n, cfg.width);
         let mut table = TableBuilder::new(&COLUMNS);
         let noise = s.derive("noise");
         let mut last_samples = None;
+        let guard = learned::Guard::of(&train);
         let model = learned::train_evaluated(
             ctx,
-            &config,
+            config,
             &train,
             shape,
             &id,
@@ -456,6 +469,7 @@ impl Figure for Fig2 {
             bar,
             |step, model| {
                 let samples = learned::sample(&model.field()?, cfg.samples, cfg.sample_steps, &noise)?;
+                guard.samples(&samples, step)?;
                 let mem = memorization(&samples, &train, COPY_THRESHOLD)?;
                 table.push(row![
                     name,
@@ -487,9 +501,10 @@ impl Figure for Fig2 {
                 .map(|(a, b)| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>())
                 .sum::<f64>()
                 / cfg.pairs as f64;
-            table.push(row![name, output, n, w, cfg.steps, t, ERROR, err]);
+            table.push(row![name, output, n, w, config.steps, t, ERROR, err]);
         }
-        let mut scalar = |stat: &str, v: f64| table.push(row![name, output, n, w, cfg.steps, 0.0, stat, v]);
+        let mut scalar =
+            |stat: &str, v: f64| table.push(row![name, output, n, w, config.steps, 0.0, stat, v]);
         let mut q = s.derive("train-to-train");
         scalar(TRAIN_TO_TRAIN_SUBSET, train_to_train_sampled(&train, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
         match &evaluator {

@@ -14,7 +14,7 @@
 use cfm_core::metrics::{COPY_THRESHOLD, knn, memorization};
 use cfm_core::ode::{Solver, integrate, integrate_span};
 use cfm_core::{ClosedForm, Matrix};
-use cfm_nn::Target;
+use cfm_nn::{Target, TrainConfig};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -43,10 +43,12 @@ pub const PIXEL_DISTANCE: &str = "pixel_distance";
 /// A highlighted noise's output, pixel `index`.
 pub const IMAGE: &str = "image";
 
+/// One cell. `train` is the network's whole training configuration (Fig. 2's full-split run
+/// where the plan has one), so that a change to the network changes the cell's cache key.
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
     data: ImageData,
-    steps: u64,
+    train: TrainConfig,
     param: Param,
     noises: usize,
     highlighted: usize,
@@ -61,7 +63,8 @@ fn plan(profile: Profile) -> Fig3Plan {
             Some((label, steps)) => (steps, Some(label)),
             None => (500_000, None),
         };
-        (CellConfig { data, steps, param: DECIDING, noises, highlighted, taus, euler_steps: 100 }, reuse)
+        let train = train_config(profile, data, steps, DECIDING, 0);
+        (CellConfig { data, train, param: DECIDING, noises, highlighted, taus, euler_steps: 100 }, reuse)
     };
     let cells = match profile {
         Profile::Smoke => vec![cell(ImageData::Digits, 32, 2, grid(0.25, 1.0))],
@@ -84,25 +87,29 @@ impl CellConfig {
     fn rows(&self) -> usize {
         self.taus.len() * (3 + self.highlighted * (1 + self.data.shape().dim()))
     }
+}
 
-    /// The network's training run (Fig. 2's full-split run).
-    fn train(&self, profile: Profile, seed: u64) -> cfm_nn::TrainConfig {
-        let n = self.data.sizes().0;
-        let mut c =
-            learned::train_config(profile, learned::network(profile, None), Target::Cfm, self.steps, seed, n);
-        self.param.apply(&mut c);
-        c
-    }
+/// The network's training run on the full training split of `data` (Fig. 2's full-split run).
+fn train_config(profile: Profile, data: ImageData, steps: u64, param: Param, seed: u64) -> TrainConfig {
+    let n = data.sizes().0;
+    let mut c = learned::train_config(profile, learned::network(profile, None), Target::Cfm, steps, seed, n);
+    param.apply(&mut c);
+    c
 }
 
 impl Plan for Fig3Plan {
-    fn cells(&self, _ctx: &Context) -> Result<Vec<CellSpec>> {
+    fn cells(&self, ctx: &Context) -> Result<Vec<CellSpec>> {
         Ok(self
             .cells
             .iter()
             .map(|(c, reuse)| {
                 let (n, shape) = (c.data.sizes().0, c.data.shape());
-                let train = c.train(self.profile, 0);
+                let c = &CellConfig {
+                    train: TrainConfig { seed: ctx.train_seed(0), ..c.train.clone() },
+                    taus: c.taus.clone(),
+                    ..*c
+                };
+                let train = &c.train;
                 let closed = super::fig1c::closed_form_cost(n, shape.dim(), c.noises, c.euler_steps);
                 let network = c.taus.len() as f64
                     * learned::sampling_seconds(
@@ -115,7 +122,7 @@ impl Plan for Fig3Plan {
                 let knn = c.taus.len() as f64 * super::fig1c::closed_form_cost(n, shape.dim(), c.noises, 1);
                 let training = match reuse {
                     Some(_) => 0.0,
-                    None => c.steps as f64 * learned::step_seconds(&train, shape.dim(), Some(shape)),
+                    None => train.steps as f64 * learned::step_seconds(train, shape.dim(), Some(shape)),
                 };
                 let cell = CellSpec::new(c.data.name(), c, closed + network + knn + training + 5.0, c.rows())
                     .reading([c.data]);
@@ -147,7 +154,7 @@ impl Plan for Fig3Plan {
             c.noises,
             c.euler_steps,
             c.param.name(),
-            c.steps,
+            c.train.steps,
             if reuse.is_some() { ", the full-split model of Fig. 2" } else { "" },
             c.highlighted,
             data.join(", ")
@@ -158,7 +165,7 @@ impl Plan for Fig3Plan {
         let shape = c.data.shape();
         learned::settings(
             &PAPER,
-            &c.train(self.profile, 0),
+            &c.train,
             shape.dim(),
             Some(shape),
             c.noises,
@@ -250,8 +257,9 @@ impl Figure for Fig3 {
         let set = LabelledImages::load(ctx, cfg.data)?;
         let evaluator = Evaluator::new(ctx, &set)?;
         let n = set.train.rows();
-        let config = cfg.train(ctx.profile, ctx.train_seed(0));
-        let trained = learned::train(ctx, &config, &set.train, Some(set.shape), &set.identity(n))?;
+        let trained = learned::train(ctx, &cfg.train, &set.train, Some(set.shape), &set.identity(n))?;
+        let guard = learned::Guard::of(&set.train);
+        guard.weights(&trained, cfg.train.steps)?;
         let network = trained.field()?;
         let closed = ClosedForm::new(set.train.clone())?;
         let train_features = evaluator.features(&set.train)?;
@@ -274,6 +282,7 @@ impl Figure for Fig3 {
                 integrate_span(&network, start, Solver::Euler { steps: cfg.euler_steps - k }, *t, 1.0, false)?
                     .x
             };
+            guard.samples(&x, cfg.train.steps)?;
             let pixel = knn(&x, &set.train, 1, false)?;
             let feature = knn(&evaluator.features(&x)?, &train_features, 1, false)?;
             let mem = memorization(&x, &set.train, COPY_THRESHOLD)?;

@@ -51,11 +51,14 @@ impl Param {
 }
 
 /// The velocity network of a profile: an MLP on flattened images on the CPU profiles (the
-/// U-Net's convolutions are too slow on CPU), the paper's U-Net in the paper profile.
+/// U-Net's convolutions are too slow on CPU), with the input skip so that its outputs span the
+/// image space at every width ([`cfm_nn::models::mlp`]); the paper's U-Net in the paper profile.
 pub fn network(profile: Profile, width: Option<usize>) -> ModelConfig {
     match profile {
-        Profile::Smoke => ModelConfig::Mlp(MlpConfig { width: width.unwrap_or(64), depth: 2, time_dim: 16 }),
-        Profile::Quick => ModelConfig::Mlp(MlpConfig { width: width.unwrap_or(256), ..MlpConfig::digits() }),
+        Profile::Smoke => {
+            ModelConfig::Mlp(MlpConfig { width: width.unwrap_or(64), depth: 2, time_dim: 16, skip: true })
+        }
+        Profile::Quick => ModelConfig::Mlp(MlpConfig { width: width.unwrap_or(256), ..MlpConfig::images() }),
         Profile::Paper => ModelConfig::UNet(UNetConfig::paper()),
     }
 }
@@ -96,7 +99,8 @@ pub fn train(
 }
 
 /// Trains `config` on `points` one step at a time, calling `at(step, model)` with the model as
-/// it is after each step of `checkpoints` (increasing; the last one must be `config.steps`),
+/// it is after each step of `checkpoints` (increasing; the last one must be `config.steps`)
+/// once its weights are checked finite ([`Guard`]; a non-finite loss stops the run at its step),
 /// and returns the final model, which is also saved where [`cfm_nn::model_dir`] points, so that
 /// figures with the same configuration load it instead of training again. The run is the one
 /// [`cfm_nn::train`] makes for `config` (same trainer, bit-identical weights); evaluating at the
@@ -119,6 +123,7 @@ pub fn train_evaluated(
         )));
     }
     let mut trainer = cfm_nn::Trainer::new(config, points, shape, &cfm_nn::default_device()?)?;
+    let guard = Guard::of(points);
     bar.set_length(config.steps);
     let mut last = None;
     for &step in checkpoints {
@@ -127,6 +132,7 @@ pub fn train_evaluated(
             bar.inc(1);
         }
         let model = trainer.model(identity)?;
+        guard.weights(&model, step)?;
         at(step, &model)?;
         last = Some(model);
     }
@@ -182,6 +188,62 @@ pub fn sampling_seconds(
         ModelConfig::UNet(_) => 4e-4,
     };
     per_row * (samples * euler_steps) as f64
+}
+
+/// How far a sample may lie from the origin, as a multiple of the largest training point's
+/// norm, before its run counts as diverged. Fixed before any run: a network that copies or
+/// generalizes stays near the data (and untouched source noise has norm about `sqrt(d)`, at
+/// most a few times the largest image's), so a sample ten times further out than every
+/// training point has left the data behind.
+pub const DIVERGED_FACTOR: f64 = 10.0;
+
+/// What a trained cell checks at each evaluation, so that a diverged run fails its cell (with
+/// the step) rather than being plotted: finite weights, and finite samples within
+/// [`DIVERGED_FACTOR`] times the largest training norm.
+pub struct Guard {
+    /// The largest norm of a training point.
+    pub data_norm: f64,
+}
+
+impl Guard {
+    /// The guard of a training set.
+    pub fn of(points: &Matrix) -> Self {
+        let data_norm = points
+            .iter_rows()
+            .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt())
+            .fold(0.0, f64::max);
+        Self { data_norm }
+    }
+
+    /// Fails when `model`'s weights are not all finite.
+    pub fn weights(&self, model: &TrainedModel, step: u64) -> Result<()> {
+        match model.non_finite_weight()? {
+            Some(name) => {
+                Err(crate::Error::invalid(format!("training diverged: {name} are not finite at step {step}")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Fails when a sample drawn at `step` is not finite or lies further from the origin than
+    /// [`DIVERGED_FACTOR`] times the largest training norm.
+    pub fn samples(&self, samples: &Matrix, step: u64) -> Result<()> {
+        let limit = DIVERGED_FACTOR * self.data_norm;
+        let (worst, count) = samples.iter_rows().fold((0.0f64, 0usize), |(worst, count), r| {
+            let norm = r.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+            let bad = !norm.is_finite() || norm > limit;
+            (if norm.is_finite() { worst.max(norm) } else { f64::INFINITY }, count + bad as usize)
+        });
+        if count > 0 {
+            return Err(crate::Error::invalid(format!(
+                "sampling diverged at step {step}: {count} of {} samples are not finite or have a norm above \
+                 {limit:.1} ({DIVERGED_FACTOR} x the largest training norm {:.2}); the largest is {worst:.3e}",
+                samples.rows(),
+                self.data_norm
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// `n` samples from `field`: Euler with `steps` steps from noise drawn from `s`.
@@ -279,7 +341,13 @@ pub struct PaperSetup {
 /// A short description of a network (`MLP 3 x 256 SELU, 32 time features`).
 pub fn describe(model: &ModelConfig) -> String {
     match model {
-        ModelConfig::Mlp(m) => format!("MLP {} x {} SELU, {} time features", m.depth, m.width, m.time_dim),
+        ModelConfig::Mlp(m) => format!(
+            "MLP {} x {} SELU, {} time features{}",
+            m.depth,
+            m.width,
+            m.time_dim,
+            if m.skip { ", input skip g(t) x" } else { "" }
+        ),
         ModelConfig::UNet(u) => format!("U-Net, {} channels, multipliers {:?}", u.channels, u.channel_mult),
     }
 }
@@ -319,4 +387,44 @@ pub fn settings(
         Setting::new("solver", paper.solver, format!("Euler, {sample_steps} steps")),
         Setting::new("seeds", paper.seeds, seeds),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_far_beyond_the_data_or_not_finite_fail_with_the_step() {
+        let data = Matrix::from_vec(2, 2, vec![1.0, 0.0, 0.0, 2.0]).unwrap();
+        let guard = Guard::of(&data);
+        assert_eq!(guard.data_norm, 2.0);
+        assert!(guard.samples(&Matrix::from_vec(1, 2, vec![3.0, 4.0]).unwrap(), 5).is_ok());
+        let far = Matrix::from_vec(2, 2, vec![1.0, 1.0, 3.8e21, 0.0]).unwrap();
+        let err = guard.samples(&far, 8000).unwrap_err().to_string();
+        assert!(err.contains("step 8000") && err.contains("1 of 2") && err.contains("3.800e21"), "{err}");
+        let nan = Matrix::from_vec(1, 2, vec![f32::NAN, 0.0]).unwrap();
+        assert!(guard.samples(&nan, 3).unwrap_err().to_string().contains("step 3"));
+    }
+
+    #[test]
+    fn a_planted_diverging_run_fails_at_its_step_and_leaves_no_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = Context { progress: false, ..Context::new(Profile::Smoke, dir.path()) };
+        let points = cfm_core::datasets::digits().train.slice_rows(0, 100);
+        let mut config =
+            train_config(Profile::Smoke, network(Profile::Smoke, None), Target::Cfm, 200, 0, 100);
+        config.adam = AdamConfig::plain(1e6);
+        let hidden = indicatif::ProgressBar::hidden();
+        let mut evaluated = Vec::new();
+        let err = train_evaluated(&ctx, &config, &points, None, "planted", &[1, 200], &hidden, |step, _| {
+            evaluated.push(step);
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("diverged at step"), "{err}");
+        assert_eq!(evaluated, vec![1]);
+        let set = TrainSet { points: &points, image: None, identity: "planted" };
+        assert!(!TrainedModel::exists(&cfm_nn::model_dir(&ctx.cache_dir, &config, &set).unwrap()));
+    }
 }
