@@ -16,7 +16,7 @@ fn links_resolve(report: &str, dir: &Path) -> usize {
     let mut links = 0;
     for part in report.split("](").skip(1) {
         let target = &part[..part.find(')').unwrap()];
-        if !target.starts_with("http") {
+        if !target.starts_with("http") && !target.starts_with('#') {
             assert!(dir.join(target).exists(), "broken link {target} (from {})", dir.display());
             links += 1;
         }
@@ -30,8 +30,13 @@ fn smoke_reproduction_report() {
     let root = dir.path();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::fs::create_dir_all(root.join("paper/templates")).unwrap();
-    std::fs::copy(repo.join("paper/templates/REPRODUCTION.md"), root.join("paper/templates/REPRODUCTION.md"))
+    for template in ["REPRODUCTION.md", "figures.md"] {
+        std::fs::copy(
+            repo.join("paper/templates").join(template),
+            root.join("paper/templates").join(template),
+        )
         .unwrap();
+    }
     let readme = "# title\n<!-- claims:start -->\nold\n<!-- claims:end -->\n## rest\n";
     std::fs::write(root.join("README.md"), readme).unwrap();
 
@@ -69,9 +74,35 @@ fn smoke_reproduction_report() {
     }
     assert!(!report.contains("{{"), "unfilled placeholder");
 
+    // Figure by figure: each section opens with the paper's claim, our verdict and the figure,
+    // then how to read it; what was run and the settings are in the appendix, after every section.
+    let appendix = report.find("## Appendix: what was run, and the settings").expect("no appendix");
+    for fig in cfm_study::figures::all() {
+        let at = report.find(&format!("### `{}`: ", fig.id())).unwrap();
+        let rest = &report[at + 1..];
+        let section = &rest[..rest.find("\n#").unwrap_or(rest.len())];
+        let (verdict, image, read) = (
+            section.find("**Our verdict.**").unwrap(),
+            section.find("![").unwrap(),
+            section.find("**How to read it.**").unwrap(),
+        );
+        assert!(
+            verdict < image && image < read,
+            "{} is not laid out claim, verdict, figure, reading",
+            fig.id()
+        );
+        assert!(!section.contains("**Settings") && !section.contains("**What was run"), "{}", fig.id());
+        assert!(
+            at < appendix && report[appendix..].contains(&format!("### `{}`\n", fig.id())),
+            "{}",
+            fig.id()
+        );
+    }
+    assert!(report[appendix..].contains("**Settings, the paper's beside ours.**"));
+
     // The README's claims block is replaced, the rest kept.
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.starts_with("# title\n<!-- claims:start -->\n## Claims at a glance"), "{readme}");
+    assert!(readme.starts_with("# title\n<!-- claims:start -->\n### Claims at a glance"), "{readme}");
     assert!(readme.ends_with("<!-- claims:end -->\n## rest\n") && !readme.contains("\nold\n"), "{readme}");
     assert!(readme.contains("[paper/REPRODUCTION.md](paper/REPRODUCTION.md)"));
 }

@@ -6,8 +6,13 @@
 //! sync. Nothing in the generated files is edited by hand.
 //!
 //! Template placeholders: `{{generated}}`, `{{claims}}`, `{{sections}}` (one section per
-//! figure, in the paper's order, then the figures beyond the paper) and `{{manifest}}`.
+//! figure, in the paper's order, then the figures beyond the paper: the paper's claim, our
+//! verdict, the figure, how to read it, the key numbers), `{{appendix}}` (what each figure ran
+//! and its settings beside the paper's) and `{{manifest}}`. The paragraph on how to read each
+//! figure is hand-written in the reading guide beside the template
+//! (`paper/templates/figures.md`, see [`guide`]).
 
+pub mod guide;
 mod markdown;
 mod sections;
 
@@ -44,6 +49,8 @@ pub struct Options {
     pub figures: PathBuf,
     /// The template (`paper/templates/REPRODUCTION.md`).
     pub template: PathBuf,
+    /// The reading guide, one paragraph per figure (`paper/templates/figures.md`).
+    pub guide: PathBuf,
     /// Where the report is written; its links are relative to its folder.
     pub report: PathBuf,
     /// `README.md` whose claims block is kept in sync (the committed default run only).
@@ -59,6 +66,7 @@ impl Options {
         Self {
             figures: root.join("figures"),
             template: root.join("paper").join("templates").join("REPRODUCTION.md"),
+            guide: root.join("paper").join("templates").join("figures.md"),
             report: root.join("paper").join("REPRODUCTION.md"),
             readme: Some(root.join("README.md")),
             volatile: true,
@@ -98,23 +106,31 @@ fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
+const PLACEHOLDERS: [&str; 5] =
+    ["{{generated}}", "{{claims}}", "{{sections}}", "{{appendix}}", "{{manifest}}"];
+
 /// Builds the report and the README block without writing anything.
 pub fn generate(opts: &Options) -> Result<Report> {
     let template = read(&opts.template)?;
+    if let Some(key) = PLACEHOLDERS.iter().find(|k| !template.contains(*k)) {
+        return Err(Error::Template(format!("the template has no {key} placeholder")));
+    }
+    let ids: Vec<&str> = cfm_study::figures::all().iter().map(|f| f.id()).collect();
+    let guide = guide::Guide::parse(&read(&opts.guide)?, &ids)
+        .map_err(|e| Error::Template(format!("{}: {e}", opts.guide.display())))?;
     let manifest = Manifest::load(&opts.figures.join("manifest.json"))?;
     let outcomes = claims::verify(&opts.figures.join("data"));
     let mut links = Vec::new();
-    let sections = sections::all(opts, &manifest, &outcomes, &mut links)?;
+    let sections::Sections { body, appendix } =
+        sections::all(opts, &manifest, &outcomes, &guide, &mut links)?;
     let mut out = template;
-    for (key, value) in [
-        ("{{generated}}", sections::generated_note(&manifest, opts.volatile)),
-        ("{{claims}}", sections::claims_table(&outcomes, opts.volatile)),
-        ("{{sections}}", sections),
-        ("{{manifest}}", sections::manifest(&manifest, opts.volatile)),
-    ] {
-        if !out.contains(key) {
-            return Err(Error::Template(format!("the template has no {key} placeholder")));
-        }
+    for (key, value) in PLACEHOLDERS.into_iter().zip([
+        sections::generated_note(&manifest, opts.volatile),
+        sections::claims_table(&outcomes, opts.volatile),
+        body,
+        appendix,
+        sections::manifest(&manifest, opts.volatile),
+    ]) {
         out = out.replace(key, &value);
     }
     if let Some(at) = out.find("{{") {
@@ -122,7 +138,7 @@ pub fn generate(opts: &Options) -> Result<Report> {
         return Err(Error::Template(format!("unknown placeholder {} in the template", &out[at..end])));
     }
     let readme_block = format!(
-        "## Claims at a glance\n\n{}\nThe full reproduction report, figure by figure: \
+        "### Claims at a glance\n\n{}\nThe full reproduction report, figure by figure: \
          [paper/REPRODUCTION.md](paper/REPRODUCTION.md).\n\n{}",
         sections::claims_table(&outcomes, opts.volatile),
         sections::timing_summary(&manifest, opts.volatile)

@@ -7,6 +7,7 @@ use cfm_study::manifest::Manifest;
 use cfm_study::stats::num;
 use cfm_study::{Figure, KeyTable, Profile, figures, table};
 
+use crate::guide::Guide;
 use crate::markdown::table as md;
 use crate::{Options, Result};
 
@@ -94,23 +95,61 @@ fn key_table(k: &KeyTable) -> String {
     format!("{title}{}\n", md(&headers, &k.rows))
 }
 
+/// The figures' sections and the appendix that holds what each ran and its settings.
+pub struct Sections {
+    /// One section per figure: the paper's figures, then those beyond the paper.
+    pub body: String,
+    /// One entry per figure: what was run (its caption, with the per-cell budgets) and the
+    /// settings table beside the paper's.
+    pub appendix: String,
+}
+
+/// The heading of the appendix in the template, which the sections link to.
+const APPENDIX: &str = "appendix-what-was-run-and-the-settings";
+
 /// Every figure's section: the paper's, then those beyond it, in the order of `figures::all`.
 pub fn all(
     opts: &Options,
     manifest: &Manifest,
     outcomes: &[Outcome],
+    guide: &Guide,
     links: &mut Vec<String>,
-) -> Result<String> {
+) -> Result<Sections> {
     let figs = figures::all();
-    let mut out = String::from("## The paper's figures and tables\n\n");
-    for f in figs.iter().filter(|f| f.paper().is_some()) {
-        out.push_str(&section(*f, opts, manifest, outcomes, links)?);
+    let paper: Vec<&dyn Figure> = figs.iter().copied().filter(|f| f.paper().is_some()).collect();
+    let beyond: Vec<&dyn Figure> = figs.iter().copied().filter(|f| f.paper().is_none()).collect();
+    let mut body = String::from("## The paper's figures and tables\n\n");
+    for f in &paper {
+        body.push_str(&section(*f, opts, manifest, outcomes, guide, links)?);
     }
-    out.push_str("## Beyond the paper\n\n");
-    for f in figs.iter().filter(|f| f.paper().is_none()) {
-        out.push_str(&section(*f, opts, manifest, outcomes, links)?);
+    body.push_str("## Beyond the paper\n\n");
+    for f in &beyond {
+        body.push_str(&section(*f, opts, manifest, outcomes, guide, links)?);
     }
-    Ok(out)
+    let appendix: String = paper.iter().chain(&beyond).map(|f| appendix_entry(*f, manifest)).collect();
+    Ok(Sections { body, appendix })
+}
+
+/// The profile a figure ran at (the default one when it has not run).
+fn profile_of(manifest: &Manifest, id: &str) -> Profile {
+    manifest.figures.get(id).map_or(Profile::Quick, |e| e.profile)
+}
+
+/// One line per claim of the figure: its id, our verdict, the paper's statement and the dataset
+/// that decided it.
+fn verdicts(mine: &[&Outcome], volatile: bool) -> String {
+    if mine.is_empty() {
+        return "**Our verdict.** No claim is decided on this figure.\n\n".into();
+    }
+    let lines: Vec<String> = mine
+        .iter()
+        .map(|o| {
+            let verdict = if hidden(o, volatile) { TIMING.to_string() } else { verdict(&o.verdict) };
+            let on = o.dataset.as_ref().map_or(String::new(), |d| format!(" (decided on {d})"));
+            format!("- {} {verdict}{on}: {}", o.claim.id, o.claim.statement)
+        })
+        .collect();
+    format!("**Our verdict.**\n\n{}\n\n", lines.join("\n"))
 }
 
 fn section(
@@ -118,39 +157,34 @@ fn section(
     opts: &Options,
     manifest: &Manifest,
     outcomes: &[Outcome],
+    guide: &Guide,
     links: &mut Vec<String>,
 ) -> Result<String> {
     let id = fig.id();
+    let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.claim.figure == id).collect();
     let mut out = format!("### `{id}`: {}\n\n", fig.title());
     if let Some(paper) = fig.paper() {
         out.push_str(&format!("**The paper.** {paper}\n\n"));
     }
+    out.push_str(&verdicts(&mine, opts.volatile));
     let csv = opts.figures.join("data").join(format!("{id}.csv"));
-    let entry = manifest.figures.get(id);
+    let profile = profile_of(manifest, id);
     if !csv.exists() {
         out.push_str(&format!("Not run: there is no `data/{id}.csv`. Run `cfm reproduce --only {id}`.\n\n"));
         return Ok(out);
     }
-    let profile = entry.map_or(Profile::Quick, |e| e.profile);
     let svg = crate::relative(&opts.figures.join(format!("{id}.svg")), opts.report_dir());
     out.push_str(&format!("![{id}]({svg})\n\n"));
     links.push(svg);
     out.push_str(&format!(
-        "**What was run ({profile} profile), and how it differs from the paper.** {}\n\n",
-        caption(fig, profile)
+        "**How to read it.** {} What was run ({profile} profile), and its settings beside the \
+         paper's: [appendix](#{APPENDIX}).\n\n",
+        guide.get(id)
     ));
-    if let Some(e) = entry.filter(|e| !e.not_run.is_empty()) {
+    if let Some(e) = manifest.figures.get(id).filter(|e| !e.not_run.is_empty()) {
         let rows: Vec<Vec<String>> =
             e.not_run.iter().map(|n| vec![n.cell.clone(), n.dataset.clone(), n.reason.clone()]).collect();
         out.push_str(&format!("**Not run.**\n\n{}\n", md(&["cell", "dataset", "why, and the fix"], &rows)));
-    }
-    let settings = fig.plan(profile).settings();
-    if !settings.is_empty() {
-        let rows: Vec<Vec<String>> = settings.into_iter().map(|s| vec![s.name, s.paper, s.ours]).collect();
-        out.push_str(&format!(
-            "**Settings, the paper's beside ours.**\n\n{}\n",
-            md(&["", "paper", "here"], &rows)
-        ));
     }
     let df = table::read_csv(&csv)?;
     if fig.timings() && !opts.volatile {
@@ -161,7 +195,6 @@ fn section(
             out.push_str(&format!("**Key numbers.**\n\n{}", tables.join("")));
         }
     }
-    let mine: Vec<&Outcome> = outcomes.iter().filter(|o| o.claim.figure == id).collect();
     if !mine.is_empty() {
         let rows: Vec<Vec<String>> = mine
             .iter()
@@ -172,7 +205,7 @@ fn section(
             })
             .collect();
         out.push_str(&format!(
-            "**Claims.**\n\n{}\n",
+            "**Claims, measured.**\n\n{}\n",
             md(&["claim", "paper", "measured here", "threshold", "verdict"], &rows)
         ));
         // Each FAIL and INCONCLUSIVE explained: the numbers, then what the regime predicts.
@@ -192,6 +225,26 @@ fn section(
         "**Regenerate.** `cargo run --release -p cfm-cli -- reproduce --profile {profile} --only {id}`, then `cfm report`.\n\n"
     ));
     Ok(out)
+}
+
+/// A figure's entry in the appendix: its caption at the profile it ran at (what was plotted,
+/// the per-cell budgets, what stands in for the paper's data or metrics) and its settings.
+fn appendix_entry(fig: &dyn Figure, manifest: &Manifest) -> String {
+    let id = fig.id();
+    let profile = profile_of(manifest, id);
+    let mut out = format!(
+        "### `{id}`\n\n**What was run ({profile} profile), and how it differs from the paper.** {}\n\n",
+        caption(fig, profile)
+    );
+    let settings = fig.plan(profile).settings();
+    if !settings.is_empty() {
+        let rows: Vec<Vec<String>> = settings.into_iter().map(|s| vec![s.name, s.paper, s.ours]).collect();
+        out.push_str(&format!(
+            "**Settings, the paper's beside ours.**\n\n{}\n",
+            md(&["", "paper", "here"], &rows)
+        ));
+    }
+    out
 }
 
 /// Seconds of compute over the figures of `manifest`, each cell counted once (a figure that
