@@ -111,6 +111,8 @@ pub struct Row {
     pub id: String,
     /// Its label within the figure.
     pub label: String,
+    /// The network it trains, when it trains one (`U-Net, 32 channels, ...`).
+    pub network: Option<String>,
     /// Estimated cost in seconds (on 2 cores; the U-Net's on a GPU).
     pub cost_s: f64,
     /// Whether a verified result is in the cache.
@@ -172,10 +174,17 @@ pub fn rows(figs: &[&'static dyn Figure], ctx: &Context) -> Result<Vec<Row>> {
             if fig.cache_namespace() != fig.id() {
                 cell_of = Some(fig.cache_namespace());
             }
+            let network = planned
+                .spec
+                .config
+                .get("train")
+                .and_then(|t| serde_json::from_value::<cfm_nn::TrainConfig>(t.clone()).ok())
+                .map(|t| cfm_study::figures::learned::describe(&t.model));
             out.push(Row {
                 figure: fig.id(),
                 id: planned.hash,
                 label: planned.spec.label,
+                network,
                 cost_s: planned.spec.cost,
                 cached: planned.cached,
                 missing_data: planned.missing.as_ref().map(|m| m.dataset.clone()),
@@ -247,6 +256,9 @@ pub fn list(a: &CellsArgs) -> Result<()> {
         }
         if let Some(d) = &r.missing_data {
             notes.push(format!("{d} missing"));
+        }
+        if let Some(n) = &r.network {
+            notes.push(n.clone());
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" [{}]", notes.join("; ")) };
         println!("{:<11} {:<32} {:>10.1}  {state:<8} {}{notes}", r.figure, r.id, r.cost_s, r.label);

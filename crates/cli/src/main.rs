@@ -16,8 +16,21 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "cfm", version, about = "Closed-form flow matching: reproduction suite and tools")]
 struct Cli {
+    /// Where the U-Net and the feature classifier compute: auto (a CUDA GPU when this cfm is
+    /// built with `--features cuda` and one is present, else the CPU), cpu, or cuda (an error
+    /// when the build or the machine has none). The MLPs always run on the CPU.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    device: DeviceArg,
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--device`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum DeviceArg {
+    Auto,
+    Cpu,
+    Cuda,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +72,14 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let choice = match cli.device {
+        DeviceArg::Auto => cfm_nn::DeviceChoice::Auto,
+        DeviceArg::Cpu => cfm_nn::DeviceChoice::Cpu,
+        DeviceArg::Cuda => cfm_nn::DeviceChoice::Cuda,
+    };
+    if let Err(e) = cfm_nn::select_device(choice) {
+        return finish(Err(e.into()));
+    }
     let result = match cli.command {
         Command::Reproduce(a) | Command::Run(a) => reproduce::reproduce(&a),
         Command::Cells(a) => cells::list(&a),

@@ -274,6 +274,7 @@ pub fn publish(fig: &dyn Figure, ctx: &Context, out: &Path, run: pipeline::Figur
             crate_versions: crate_versions(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             machine: machine(),
+            device: cfm_nn::describe_device()?,
             wall_time_s: (run.compute_s * 10.0).round() / 10.0,
             jobs: pipeline::jobs(fig, ctx),
             cells_of: (fig.cache_namespace() != fig.id()).then(|| fig.cache_namespace().to_string()),
@@ -404,6 +405,7 @@ pub fn list() {
 /// `cfm data`: every dataset the profiles use, where it was found and that its files are the
 /// published ones, or that it is missing and how to get it. Exit status 1 if one is missing.
 pub fn data(a: &DataArgs) -> Result<std::process::ExitCode> {
+    println!("computes on: {}", cfm_nn::describe_device()?);
     let dirs = DataDirs::standard(a.data_dir.as_deref());
     let names: Vec<String> = dirs.dirs().iter().map(|d| d.display().to_string()).collect();
     println!("data directories, in lookup order: {}", names.join(", "));

@@ -514,6 +514,7 @@ mod tests {
             figure,
             id: id.into(),
             label: format!("{figure} {id}"),
+            network: None,
             cost_s: 1800.0,
             cached,
             missing_data: None,

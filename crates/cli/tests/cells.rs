@@ -136,3 +136,43 @@ fn slurm_dry_run_orders_the_cells_that_read_others_and_passes_flags_through() {
     }
     assert!(!root.join("cache/slurm").exists(), "a dry run wrote files");
 }
+
+/// The paper profile names the network each trained cell trains: the paper's 128-channel U-Net
+/// on CIFAR-10, torchcfm's MNIST U-Net for Tables 1-2; and `--device cuda` on a build without
+/// CUDA is refused with the fix, while `cfm data` says where it computes.
+#[test]
+fn paper_cells_name_their_network_and_the_device_is_stated_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (success, out, err) = cfm(root, &["cells", "--profile", "paper", "--cache", "cache", "--json"]);
+    assert!(success, "{err}");
+    let rows: Vec<Value> = serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().clone();
+    let network = |figure: &str, label: &str| -> String {
+        let row =
+            rows.iter().find(|r| r["figure"] == figure && r["label"].as_str().unwrap().starts_with(label));
+        row.unwrap_or_else(|| panic!("no {figure} cell {label}"))["network"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        network("fig4", "mnist CFM").starts_with("U-Net, 32 channels, multipliers [1, 2, 2], 1 residual")
+    );
+    assert!(network("fig4", "fashion-mnist EFM-128").starts_with("U-Net, 32 channels"));
+    assert!(network("fig4", "cifar10 CFM").starts_with("U-Net, 128 channels, multipliers [1, 2, 2, 2]"));
+    assert!(rows.iter().filter(|r| r["figure"] == "fig1a").all(|r| r["network"].is_null()));
+    let text = ok(root, &["cells", "--profile", "paper", "--cache", "cache"]);
+    assert!(text.contains("U-Net, 32 channels"), "{text}");
+
+    // `cfm data` exits 1 when a dataset of the paper profile is missing, as here: read its output.
+    let (_, out, _) = cfm(root, &["data"]);
+    assert!(out.contains("computes on: CPU ("), "{out}");
+    let (success, out, err) = cfm(root, &["--device", "cuda", "data"]);
+    if cfg!(feature = "cuda") {
+        assert!(out.contains("computes on: CUDA") || err.contains("no usable CUDA device"), "{out}{err}");
+    } else {
+        assert!(!success && err.contains("built without CUDA") && err.contains("--features cuda"), "{err}");
+    }
+    let (_, out, _) = cfm(root, &["data", "--device", "cpu"]);
+    assert!(out.contains("computes on: CPU ("), "{out}");
+}

@@ -27,6 +27,8 @@ pub struct Claim {
     pub figure: &'static str,
     /// What the paper states.
     pub statement: &'static str,
+    /// The same in one short sentence, for the claims table (at most 100 characters).
+    pub short: &'static str,
     /// The paper's number or observation.
     pub paper: &'static str,
     /// The datasets (values of the table's `dataset` column) the claim may be decided on, in
@@ -81,17 +83,23 @@ pub enum Decision {
 pub struct Measured {
     /// Our value, formatted with its context.
     pub value: String,
+    /// The one to three numbers that decide the claim, each beside its threshold (the claims
+    /// table's cell; at most [`HEADLINE_LIMIT`] characters).
+    pub headline: String,
     /// The threshold applied, in words.
     pub threshold: String,
     /// The conclusion.
     pub decision: Decision,
 }
 
+/// The longest a claims-table cell may be, in characters.
+pub const HEADLINE_LIMIT: usize = 300;
+
 impl Measured {
-    /// PASS or FAIL by `pass`.
-    pub fn new(value: String, threshold: impl Into<String>, pass: bool) -> Self {
+    /// PASS or FAIL by `pass`, with the deciding numbers `headline`.
+    pub fn new(value: String, headline: String, threshold: impl Into<String>, pass: bool) -> Self {
         let decision = if pass { Decision::Pass } else { Decision::Fail };
-        Self { value, threshold: threshold.into(), decision }
+        Self { value, headline, threshold: threshold.into(), decision }
     }
 }
 

@@ -30,6 +30,9 @@ pub struct FigureEntry {
     /// Processor model and logical cores of the machine that ran it.
     #[serde(default)]
     pub machine: String,
+    /// Where it computed (`CPU (2 threads)`, or the CUDA device and its name).
+    #[serde(default)]
+    pub device: String,
     /// Seconds the cells took to compute, summed over cells (cached ones at the time they
     /// were computed).
     pub wall_time_s: f64,

@@ -165,6 +165,7 @@ fn a_claim_whose_dataset_was_not_run_is_not_run_not_decided_on_another() {
         crate_versions: Default::default(),
         threads: 1,
         machine: String::new(),
+        device: String::new(),
         wall_time_s: 0.0,
         jobs: 1,
         cells_of: None,

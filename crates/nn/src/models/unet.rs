@@ -43,7 +43,9 @@ pub struct UNetConfig {
     pub res_blocks: usize,
     /// Feature-map sides (e.g. `[16]`) at which attention follows the residual blocks.
     pub attention_resolutions: Vec<usize>,
-    /// Channels per attention head (the number of heads is `channels / head_channels`).
+    /// Channels per attention head (the number of heads is `channels / head_channels`); 0: one
+    /// head per attention, whatever its channels (torchcfm's `num_heads = 1`,
+    /// `num_head_channels = -1`).
     pub head_channels: usize,
     /// Dropout rate inside the residual blocks.
     pub dropout: f64,
@@ -63,6 +65,22 @@ impl UNetConfig {
             attention_resolutions: vec![16],
             head_channels: 64,
             dropout: 0.1,
+            groups: 32,
+        }
+    }
+
+    /// torchcfm's MNIST example, `UNetModelWrapper(dim=(1, 28, 28), num_channels=32,
+    /// num_res_blocks=1)`, which the paper trains for Tables 1-2 (App. C): multipliers
+    /// `[1, 2, 2]` (its default at 28 pixels), attention at 28x28 (`attention_resolutions="16"`
+    /// is the downsampling rate `28 / 16 = 1`) and in the middle, one head, no dropout.
+    pub fn mnist() -> Self {
+        Self {
+            channels: 32,
+            channel_mult: vec![1, 2, 2],
+            res_blocks: 1,
+            attention_resolutions: vec![28],
+            head_channels: 0,
+            dropout: 0.0,
             groups: 32,
         }
     }
@@ -126,7 +144,7 @@ impl UNetConfig {
                 ));
             }
             let attends = self.attends(image.height >> l) || l + 1 == levels;
-            if attends && (self.head_channels == 0 || !ch.is_multiple_of(self.head_channels)) {
+            if attends && self.head_channels > 0 && !ch.is_multiple_of(self.head_channels) {
                 return Err(format!(
                     "U-Net head_channels = {} must divide the {ch} channels of attention at level {l}",
                     self.head_channels
@@ -250,7 +268,7 @@ impl Attention {
             norm: group_norm(cfg.groups, c, vb.pp("norm"))?,
             qkv: linear(c, 3 * c, Start::Default, vb.pp("qkv"))?,
             proj: linear(c, c, Start::Zero, vb.pp("proj_out"))?,
-            heads: c / cfg.head_channels,
+            heads: c.checked_div(cfg.head_channels).unwrap_or(1),
         })
     }
 
@@ -454,6 +472,7 @@ mod tests {
             (UNetConfig::small(), img(1, 28)),
             (UNetConfig::small(), img(3, 32)),
             (deep, img(1, 28)),
+            (UNetConfig::mnist(), img(1, 28)),
         ] {
             let (_, map) = build(&cfg, image);
             assert_eq!(count(&map), cfg.param_count(image), "{cfg:?} on {image:?}");

@@ -170,13 +170,16 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
                 onsets.push((o, taus, fit));
             }
         }
-        let last_step = error_rows.iter().map(|&i| steps[i]).fold(f64::NEG_INFINITY, f64::max);
+        // Each n at its own last step: the budgets differ between the n.
         let test: Vec<(usize, Points)> = TEST
             .iter()
             .enumerate()
             .map(|(k, (stat, _))| {
-                let rows: Vec<usize> =
-                    at_main(stat, OUTPUTS[0]).into_iter().filter(|&i| steps[i] == last_step).collect();
+                let all = at_main(stat, OUTPUTS[0]);
+                let last = |n: f64| {
+                    all.iter().filter(|&&j| ns[j] == n).map(|&j| steps[j]).fold(f64::NEG_INFINITY, f64::max)
+                };
+                let rows: Vec<usize> = all.iter().copied().filter(|&i| steps[i] == last(ns[i])).collect();
                 (k, sorted(&rows, &ns))
             })
             .filter(|(_, points)| !points.is_empty())
@@ -387,7 +390,9 @@ fn draw_row(area: &Area<'_>, row: &Row) -> Result<()> {
     let n_desc = "n (training points)";
     let taus = || row.onsets.iter().flat_map(|o| o.1.iter().map(|p| p.1));
     let tau_range = log_range(taus());
-    let axes = Axes::new("memorization onset", n_desc, "tau_mem (steps)");
+    // At most three labels on the n axes: the panels are narrow, and four decades' labels
+    // ran into each other.
+    let axes = Axes { x_ticks: 3, ..Axes::new("memorization onset", n_desc, "tau_mem (steps)") };
     let mut chart = canvas::panel(&plots[3], &axes, n_axis(), tau_range.clone().log_scale())?;
     if let Some(&(n0, t0)) = row.onsets.first().and_then(|o| o.1.first()) {
         // Slope 1 through the first onset, clipped to the panel.
@@ -404,7 +409,7 @@ fn draw_row(area: &Area<'_>, row: &Row) -> Result<()> {
     }
 
     let distances = || row.test.iter().flat_map(|(_, points)| points.iter().map(|p| p.1));
-    let axes = Axes::new("distance to the test set", n_desc, "distance");
+    let axes = Axes { x_ticks: 3, ..Axes::new("distance to the test set", n_desc, "distance") };
     let mut chart = canvas::panel(&plots[4], &axes, n_axis(), log_range(distances()).log_scale())?;
     for (k, points) in &row.test {
         line_with_dots(&mut chart, &positive(points), style::categorical(*k), false)?;

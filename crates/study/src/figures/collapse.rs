@@ -204,7 +204,7 @@ impl Figure for Collapse {
         "collapse"
     }
     fn title(&self) -> &'static str {
-        "Collapse time of the closed form against log(n)/d (Gaussian mixtures)"
+        "Collapse time of the closed form against log(n)/d"
     }
     fn paper(&self) -> Option<&'static str> {
         None

@@ -202,6 +202,7 @@ impl Figure for EfmCost {
         vec![
             Claim {
                 id: "C10a",
+                short: "The EFM target's cost is linear in M and small next to a step.",
                 figure: "efm_cost",
                 statement: "The cost of the EFM target grows linearly in M and stays small next to a \
                             forward/backward pass.",
@@ -215,6 +216,7 @@ impl Figure for EfmCost {
             },
             Claim {
                 id: "C10b",
+                short: "Whole steps cost b (a + M c): at most +3% at M = 128.",
                 figure: "efm_cost",
                 statement: "Whole training steps take b (a + M c): linear in M, +3% at most at M = 128.",
                 paper,
@@ -417,6 +419,11 @@ fn c10a(e: &Evidence, _: &str) -> Result<Measured> {
     let (unet, value) = measure(&e.table)?;
     Ok(Measured::new(
         value,
+        format!(
+            "U-Net: EFM target time linear in M with R^2 = {:.4} (needs >= 0.9); extra time at M = 128 {:.1}% of a \
+             step (needs < 3%)",
+            unet.target.1, unet.target_at_128
+        ),
         "U-Net: target time linear in M (R^2 >= 0.9) and extra time at M = 128 < 3% of a step \
          (paper: EFM-128 < 3%, EFM-1000 ~17%, a = 4.3 ms, c = 0.9 us)",
         unet.target.1 >= 0.9 && unet.target_at_128 < 3.0,
@@ -430,6 +437,10 @@ fn c10b(e: &Evidence, _: &str) -> Result<Measured> {
     let (unet, value) = measure(&e.table)?;
     let mut m = Measured::new(
         value,
+        format!(
+            "U-Net: whole-step fit R^2 = {:.3} (needs >= {STEP_FIT_R2}); step at M = 128 {:+.1}% (needs <= +3%)",
+            unet.r2, unet.at_128
+        ),
         format!(
             "U-Net: whole-step fit R^2 >= {STEP_FIT_R2} (else INCONCLUSIVE), and the step at M = 128 at most 3% \
              slower than at M = 1"

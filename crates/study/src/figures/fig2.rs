@@ -358,8 +358,12 @@ impl Plan for Fig2Plan {
         )
     }
     fn settings(&self) -> Vec<Setting> {
-        let Some(runs) = self.runs.first() else { return Vec::new() };
-        let Data::Images(images) = runs.data else { return Vec::new() };
+        // The network of the image set of highest dimension, the one that decides C5 and C6.
+        let images = self.runs.iter().filter_map(|r| match r.data {
+            Data::Images(i) => Some((i, r)),
+            Data::TwoMoons => None,
+        });
+        let Some((images, runs)) = images.max_by_key(|(i, _)| i.shape().dim()) else { return Vec::new() };
         let shape = images.shape();
         let (n, steps) = *runs.sizes.last().expect("sizes");
         let model = network(self.profile, runs.data, self.width);
@@ -558,6 +562,7 @@ impl Figure for Fig2 {
         vec![
             Claim {
                 id: "C5",
+                short: "The network fits u* worse as n grows, mostly at early times.",
                 figure: "fig2",
                 statement: "The network approximates u* well for small n and worse as n grows; the error \
                             concentrates at early times, before the closed form collapses onto a training point \
@@ -574,6 +579,7 @@ impl Figure for Fig2 {
             },
             Claim {
                 id: "C6",
+                short: "Samples are copies for small n and novel past a threshold n.",
                 figure: "fig2",
                 statement: "Memorization to generalization: for small n samples are copies of training points; \
                             past a threshold n their distance to the training set rises towards the \
@@ -768,6 +774,10 @@ fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
              0.15 (CIFAR-10's t* is not measured at this profile)",
             DECIDING.name(),
         ),
+        format!(
+            "Spearman(n, error) = {rho:.2} (needs >= 0.8); weighted error peak at t = {weighted_peak:.2} (needs <= \
+             t* = {t_star:.2} or >= 0.9)"
+        ),
         "Spearman >= 0.8, and the weighted error's peak at t <= t* or t >= 0.9",
         rho >= 0.8 && (weighted_peak <= t_star + 1e-9 || weighted_peak >= 0.9 - 1e-9),
     ))
@@ -789,6 +799,15 @@ fn c6(e: &Evidence, dataset: &str) -> Result<Measured> {
             "{dataset}, {} output, end of the budget: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: \
              mean d1 = {:.2} x train-to-train; copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
             DECIDING.name(),
+            small.0,
+            100.0 * frac_small,
+            small.1 / base,
+            large.0,
+            large.1 / base
+        ),
+        format!(
+            "n = {}: {:.0}% copies (needs >= 90%), d1 = {:.2} x train-to-train (needs <= 0.2); n = {}: d1 = {:.2} x \
+             (needs >= 0.5)",
             small.0,
             100.0 * frac_small,
             small.1 / base,

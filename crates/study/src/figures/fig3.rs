@@ -215,6 +215,7 @@ impl Figure for Fig3 {
     fn claims(&self) -> Vec<Claim> {
         vec![Claim {
             id: "C7",
+            short: "The hybrid sampler is as novel as the network before t*, a copy past it.",
             figure: "fig3",
             statement: "Hybrid sampler: for tau well before the collapse time t* of the data the hybrid is as novel \
                         as u_theta; for tau past t* its output is the training image that u* alone gives.",
@@ -327,6 +328,12 @@ fn c7(e: &Evidence, dataset: &str) -> Result<Measured> {
              of the way) up to tau = {tau_novel:.2}; a training image (<= 10%) from tau = {tau_copy:.2}; collapse \
              time t* = {t_star:.2} (predicted {t_pred:.2}). Paper, CIFAR-10: ~0.2 and ~0.4 (CIFAR-10's t* is not \
              measured at this profile)"
+        ),
+        format!(
+            "as novel as the network up to tau = {tau_novel:.2} (needs >= t*/2 = {:.2}); a training image from tau = \
+             {tau_copy:.2} (needs <= t* + 0.2 = {:.2})",
+            t_star / 2.0,
+            t_star + 0.2
         ),
         "tau_novel >= t*/2, tau_copy <= t* + 0.2, tau_novel < tau_copy",
         tau_novel >= t_star / 2.0 - 1e-9 && tau_copy <= t_star + 0.2 + 1e-9 && tau_novel < tau_copy,

@@ -159,9 +159,14 @@ pub fn log_checkpoints(first: u64, last: u64) -> Vec<u64> {
 pub fn step_seconds(config: &TrainConfig, d: usize, image: Option<ImageShape>) -> f64 {
     let params = config.model.param_count(d, image).unwrap_or(0) as f64;
     let b = config.batch_size as f64;
-    let step = match config.model {
+    let step = match &config.model {
         ModelConfig::Mlp(_) => 3e-4 + 6.0 * b * params / 4e10,
-        ModelConfig::UNet(_) => 0.3,
+        // A guess at GPU scale, scaled from the paper's CIFAR-10 U-Net (35.7M parameters, 32x32,
+        // batch 128: 0.3 s) by parameters and pixels.
+        ModelConfig::UNet(_) => {
+            let pixels = image.map_or(1024, |s| s.height * s.width) as f64;
+            (0.3 * (params / 35.7e6) * (pixels / 1024.0) * (b / 128.0)).max(5e-3)
+        }
     };
     let target = match config.target {
         Target::Cfm => 0.0,
@@ -185,7 +190,11 @@ pub fn sampling_seconds(
     let params = model.param_count(d, image).unwrap_or(0) as f64;
     let per_row = match model {
         ModelConfig::Mlp(_) => 2.0 * params / 5e10,
-        ModelConfig::UNet(_) => 4e-4,
+        // Scaled from 4e-4 s a row for the CIFAR-10 U-Net, as the training step.
+        ModelConfig::UNet(_) => {
+            let pixels = image.map_or(1024, |s| s.height * s.width) as f64;
+            (4e-4 * (params / 35.7e6) * (pixels / 1024.0)).max(1e-5)
+        }
     };
     per_row * (samples * euler_steps) as f64
 }
@@ -348,7 +357,10 @@ pub fn describe(model: &ModelConfig) -> String {
             m.time_dim,
             if m.skip { ", input skip g(t) x" } else { "" }
         ),
-        ModelConfig::UNet(u) => format!("U-Net, {} channels, multipliers {:?}", u.channels, u.channel_mult),
+        ModelConfig::UNet(u) => format!(
+            "U-Net, {} channels, multipliers {:?}, {} residual block(s)",
+            u.channels, u.channel_mult, u.res_blocks
+        ),
     }
 }
 

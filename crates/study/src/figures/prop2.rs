@@ -126,6 +126,7 @@ impl Figure for Prop2 {
     fn claims(&self) -> Vec<Claim> {
         vec![Claim {
             id: "C9",
+            short: "u*_M is unbiased with variance at most that of u_cond; the independent-b1 variant is biased.",
             figure: "prop2",
             statement: "Proposition 2: u*_M is unbiased with variance no larger than that of u_cond; drawing b_1 \
                         independently gives a biased estimator.",
@@ -292,6 +293,10 @@ fn c9(e: &Evidence, _: &str) -> Result<Measured> {
         format!(
             "unbiased: max bias z-score {max_z:.2}, max variance / variance(M=1) {worst_ratio:.3}; \
              biased variant: min z-score at t = 0.5, M <= 16: {min_z_biased:.1}"
+        ),
+        format!(
+            "max bias z-score {max_z:.2} (needs <= 3); variance ratio {worst_ratio:.3} (needs <= 1.1); biased \
+             variant's min z-score {min_z_biased:.1} (needs > 3)"
         ),
         "unbiased z <= 3 everywhere; variance ratio <= 1.1; biased z > 3",
         max_z <= 3.0 && worst_ratio <= 1.1 && min_z_biased > 3.0,

@@ -157,7 +157,7 @@ impl Plan for Table1Plan {
                 .to_string(),
             Profile::Quick => "8x8 digits (1500 training, 297 test images; epochs 1-25, mean ± sd over fig4's three \
                                seeds; EFM-1000 stands for the paper's EFM-1024) and Fashion-MNIST (epochs 5 and 10 of \
-                               Table 2, one seed; epochs 50-200 are beyond this profile's budget)"
+                               Table 2, mean ± sd over fig4's three seeds; epochs 50-200 are beyond this profile's budget)"
                 .to_string(),
             Profile::Smoke => "8x8 digits (1500 training, 297 test images), the epochs the budget reaches".to_string(),
         };
