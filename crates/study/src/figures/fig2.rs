@@ -158,9 +158,9 @@ struct Fig2Plan {
     samples: usize,
 }
 
-/// The plan of a profile. The quick budgets, fixed before any run: 16000 steps (four times
-/// the 4000 of the previous plan) for every `n` of the digits and two-moons and for the small
-/// `n` of Fashion-MNIST (n <= 1000); 4000 for Fashion-MNIST's n = 10000 and 60000, whose steps
+/// The plan of a profile. The quick budgets, fixed before any run: 16000 steps for every `n`
+/// of the digits and two-moons and for the small `n` of Fashion-MNIST (n <= 1000); 4000 for
+/// Fashion-MNIST's n = 10000 and 60000, whose steps
 /// (d = 784, B = 128) cost the most and where no memorization is expected within any budget
 /// this profile can afford (a measured cost, not a result: about 10 ms a step on one core).
 fn plan(profile: Profile) -> Fig2Plan {

@@ -782,10 +782,12 @@ mod tests {
     }
 
     #[test]
-    fn fig2_shares_the_cfm_replicate_0_model_and_seeds_follow_the_root() {
+    fn runs_follow_the_profile_recipe_and_seeds_follow_the_root() {
         let ctx = Context::new(Profile::Quick, "unused");
+        // The digits' CFM run, replicate 0: the quick profile's recipe with the root's first
+        // training seed.
         let cfm = runs(&ctx).into_iter().find(|r| r.method == Method::Cfm && r.replicate == 0);
-        let fig2 = learned::train_config(
+        let recipe = learned::train_config(
             Profile::Quick,
             learned::network(Profile::Quick, None),
             Target::Cfm,
@@ -793,7 +795,7 @@ mod tests {
             ctx.train_seed(0),
             1500,
         );
-        assert_eq!(cfm.unwrap().train, fig2);
+        assert_eq!(cfm.unwrap().train, recipe);
         let other = Context { seed: 7, ..ctx.clone() };
         let seeds = |c: &Context| runs(c).iter().map(|r| r.train.seed).collect::<Vec<_>>();
         assert_ne!(seeds(&ctx), seeds(&other));
