@@ -100,7 +100,8 @@ impl MlpConfig {
         }
         if self.depth > 0 && self.width < d && !self.skip {
             return Err(format!(
-                "an MLP of width {w} without the input skip cannot represent a velocity field in dimension                  d = {d}: every output lies in a {w}-dimensional affine subspace of R^{d} (the field's -x term \
+                "an MLP of width {w} without the input skip cannot represent a velocity field in dimension \
+                 d = {d}: every output lies in a {w}-dimensional affine subspace of R^{d} (the field's -x term \
                  alone leaves an error floor of about {floor} at t = 0, and samples keep the source noise outside \
                  that subspace); enable the input skip (`skip: true`) or use a width of at least {d}",
                 w = self.width,
