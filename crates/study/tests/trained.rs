@@ -92,6 +92,9 @@ fn fig2_and_fig3_smoke_tables_match_snapshots_and_fig3_reuses_fig2s_model() {
     let dir = tempfile::tempdir().unwrap();
     let fig2 = run(Profile::Smoke, dir.path(), "fig2");
     insta::assert_snapshot!("fig2_smoke", csv(&rounded(table(&fig2), 3).unwrap()));
+    // No fit without two onsets, and no NaN in its place.
+    let values = cfm_study::table::f64s(table(&fig2), "value").unwrap();
+    assert!(values.iter().all(|v| v.is_finite()), "fig2 holds non-finite values");
     // Model directories (each beside its lock file).
     let models = || {
         std::fs::read_dir(dir.path().join("models"))

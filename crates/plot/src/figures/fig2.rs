@@ -162,7 +162,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
                 .filter(|p| p.0 > 0.0 && p.1 > 0.0)
                 .collect();
             let fit_of = |stat: &str| of(stat, output).into_iter().find(|&i| ns[i] == 0.0).map(|i| values[i]);
-            // A fit needs two onsets: with fewer, the table holds NaN.
+            // A fit needs two onsets: with fewer, the table has no slope or R^2 row.
             let fit = fit_of(fig2::TAU_MEM_SLOPE)
                 .zip(fit_of(fig2::TAU_MEM_R2))
                 .filter(|(slope, r2)| slope.is_finite() && r2.is_finite());

@@ -27,8 +27,8 @@
 //! last step, `t = 0` (images: Fréchet distances, the whole split's train-to-train distance and
 //! the classifier's accuracy; two-moons: the energy distance to held-out points). Summary rows
 //! (`step = 0`): `tau_mem` per `n` (-1 when no checkpoint reached half copies), and per dataset
-//! and output (`n = 0`) the least-squares fit `ln tau_mem = a + b ln n` (`tau_mem_slope`,
-//! `tau_mem_r2`, `tau_mem_points`).
+//! and output (`n = 0`) the number of onsets (`tau_mem_points`) and, where there are two at
+//! distinct n, the least-squares fit `ln tau_mem = a + b ln n` (`tau_mem_slope`, `tau_mem_r2`).
 
 use cfm_core::ClosedForm;
 use cfm_core::datasets::{ImageData, two_moons};
@@ -548,10 +548,14 @@ impl Figure for Fig2 {
                         pts.push((n.ln(), tau.ln()));
                     }
                 }
+                // The fit's rows only where there is a fit (two onsets at distinct n): the table
+                // holds no NaN.
                 let (_, slope, r2) = least_squares(&pts);
-                for (stat, v) in
-                    [(TAU_MEM_SLOPE, slope), (TAU_MEM_R2, r2), (TAU_MEM_POINTS, pts.len() as f64)]
-                {
+                let mut summary = vec![(TAU_MEM_POINTS, pts.len() as f64)];
+                if slope.is_finite() {
+                    summary.extend([(TAU_MEM_SLOPE, slope), (TAU_MEM_R2, r2)]);
+                }
+                for (stat, v) in summary {
                     out.push(row![name.clone(), param.name(), 0usize, width as usize, 0u64, 0.0, stat, v]);
                 }
             }
@@ -640,34 +644,24 @@ impl Figure for Fig2 {
                     .into_iter()
                     .map(|(n, t)| format!("{n}: {}", t.map_or("-".into(), |t| num(t, 5))))
                     .collect();
-                let fit = filter_near(
-                    &filter_eq(
-                        &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
-                        "statistic",
-                        TAU_MEM_SLOPE,
-                    )?,
+                let all = filter_near(
+                    &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
                     "n",
                     0.0,
                 )?;
-                let fit_txt = if fit.height() == 0 {
-                    "-".to_string()
+                let has =
+                    |stat: &str| -> Result<bool> { Ok(filter_eq(&all, "statistic", stat)?.height() > 0) };
+                let fit_txt = if has(TAU_MEM_SLOPE)? {
+                    format!(
+                        "{} (R^2 {}, {} points)",
+                        num(stat_value(&all, TAU_MEM_SLOPE)?, 3),
+                        num(stat_value(&all, TAU_MEM_R2)?, 3),
+                        stat_value(&all, TAU_MEM_POINTS)?
+                    )
+                } else if has(TAU_MEM_POINTS)? {
+                    format!("- ({} onsets: a fit needs two)", stat_value(&all, TAU_MEM_POINTS)?)
                 } else {
-                    let all = filter_near(
-                        &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
-                        "n",
-                        0.0,
-                    )?;
-                    let (slope, points) =
-                        (stat_value(&all, TAU_MEM_SLOPE)?, stat_value(&all, TAU_MEM_POINTS)?);
-                    if slope.is_finite() {
-                        format!(
-                            "{} (R^2 {}, {points} points)",
-                            num(slope, 3),
-                            num(stat_value(&all, TAU_MEM_R2)?, 3)
-                        )
-                    } else {
-                        format!("- ({points} onsets: a fit needs two)")
-                    }
+                    "-".to_string()
                 };
                 onset.rows.push(vec![name.clone(), param.name().into(), taus.join(", "), fit_txt]);
             }
