@@ -151,9 +151,11 @@ pub struct Workspace {
     acts: Vec<Vec<f32>>,
     /// Two gradient buffers of the widest layer, swapped layer by layer.
     grad: [Vec<f32>; 2],
-    /// The skip's `tau` rows (`rows x (1 + time_dim)`) and gains `g(t)` (`rows x d`).
+    /// The skip's `tau` rows (`rows x (1 + time_dim)`), gains `g(t)` and, in the backward
+    /// pass, `dy * x` (both `rows x d`).
     tau: Vec<f32>,
     gain: Vec<f32>,
+    gain_grad: Vec<f32>,
 }
 
 impl Mlp {
@@ -344,7 +346,7 @@ impl Mlp {
         let d = self.dim();
         if let Some(s) = self.skip_slot() {
             let x = &ws.acts[0];
-            let mut gx = vec![0.0f32; rows * d];
+            let gx = &mut ws.gain_grad[..rows * d];
             for (b, gr) in gx.chunks_exact_mut(d).enumerate() {
                 let (dr, xr) = (&dy[b * d..(b + 1) * d], &x[b * self.sizes[0]..b * self.sizes[0] + d]);
                 gr.iter_mut().zip(dr).zip(xr).for_each(|((g, &a), &b)| *g = a * b);
@@ -353,7 +355,7 @@ impl Mlp {
                 d,
                 s.input,
                 rows,
-                &gx,
+                gx,
                 &ws.tau[..rows * s.input],
                 &mut grads[s.weight..s.bias],
                 false,
@@ -436,6 +438,7 @@ impl Workspace {
             self.grad = [vec![0.0; rows * widest], vec![0.0; rows * widest]];
             self.tau = vec![0.0; rows * tau];
             self.gain = if skip.is_some() { vec![0.0; rows * d] } else { Vec::new() };
+            self.gain_grad = self.gain.clone();
             self.rows = rows;
         }
         self.used = rows;

@@ -88,6 +88,8 @@ enum Engine {
 pub struct Trainer<'a> {
     config: TrainConfig,
     data: &'a Matrix,
+    /// The data's smallest and largest coordinate, for the model card.
+    data_range: [f32; 2],
     image: Option<ImageShape>,
     engine: Engine,
     root: Stream,
@@ -235,6 +237,10 @@ impl<'a> Trainer<'a> {
             epochs: Epochs::new(&root, data.rows(), config.batch_size),
             config: config.clone(),
             data,
+            data_range: data
+                .as_slice()
+                .iter()
+                .fold([f32::INFINITY, f32::NEG_INFINITY], |[lo, hi], &v| [lo.min(v), hi.max(v)]),
             image,
             engine,
             root,
@@ -393,12 +399,7 @@ impl<'a> Trainer<'a> {
             image: self.image,
             steps: step,
             params,
-            data_range: Some(
-                self.data
-                    .as_slice()
-                    .iter()
-                    .fold([f32::INFINITY, f32::NEG_INFINITY], |[lo, hi], &v| [lo.min(v), hi.max(v)]),
-            ),
+            data_range: Some(self.data_range),
         };
         TrainedModel::from_parts(card, weights, averaged, self.losses.clone(), &device)
     }

@@ -576,7 +576,7 @@ fn panels(df: &DataFrame) -> Result<Vec<Panel>> {
 /// How a lower-is-better comparison of `a` against `b` came out, with `spread = max(sd_a,
 /// sd_b)`: `a` better or equal, worse inside the spread (or the spread unknown: fewer than
 /// [`MIN_SEEDS`] seeds on either side), or worse beyond it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Comparison {
     NotWorse,
     InsideSpread,
