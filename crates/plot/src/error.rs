@@ -22,6 +22,9 @@ pub enum Error {
         #[source]
         source: cfm_study::Error,
     },
+    /// The figure's view could not be read from the table (missing columns or rows).
+    #[error(transparent)]
+    Study(#[from] cfm_study::Error),
     /// The SVG backend failed.
     #[error("drawing the SVG: {0}")]
     Draw(#[from] DrawingAreaErrorKind<std::io::Error>),

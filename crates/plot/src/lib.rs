@@ -109,6 +109,48 @@ mod tests {
         assert_eq!(figure_ids().count(), ids.len(), "a renderer for a figure the study does not have");
     }
 
+    /// Each renderer's source, by figure id.
+    const SOURCES: [(&str, &str); 11] = [
+        ("fig1a", include_str!("figures/fig1a.rs")),
+        ("fig1a_mean", include_str!("figures/fig1a_mean.rs")),
+        ("fig1c", include_str!("figures/fig1c.rs")),
+        ("fig2", include_str!("figures/fig2.rs")),
+        ("fig3", include_str!("figures/fig3.rs")),
+        ("fig4", include_str!("figures/fig4.rs")),
+        ("memorize", include_str!("figures/memorize.rs")),
+        ("prop2", include_str!("figures/prop2.rs")),
+        ("collapse", include_str!("figures/collapse.rs")),
+        ("table1", include_str!("figures/table1.rs")),
+        ("efm_cost", include_str!("figures/efm_cost.rs")),
+    ];
+
+    /// A renderer reads its figure's view, never the table: its code (its tests aside) builds
+    /// the view with the figure's `View::read`, spells none of the table's column names, reaches
+    /// no column accessor and computes no statistic of the study's.
+    #[test]
+    fn a_renderer_reads_the_view_never_the_table() {
+        assert_eq!(SOURCES.len(), RENDERERS.len());
+        let mut faults = Vec::new();
+        for (id, source) in SOURCES {
+            let code = source.split("#[cfg(test)]").next().expect("split yields a first part");
+            let figure = cfm_study::figures::get(id).unwrap();
+            if !code.contains(&format!("{id}::View::read(")) {
+                faults.push(format!("{id}: does not read {id}::View"));
+            }
+            for column in figure.columns() {
+                if code.contains(&format!("\"{column}\"")) {
+                    faults.push(format!("{id}: names the column '{column}'"));
+                }
+            }
+            for access in ["Columns", "table::", "f64s(", "strs(", "filter_eq", "filter_near", "stats::"] {
+                if code.contains(access) {
+                    faults.push(format!("{id}: reaches the table or the statistics through `{access}`"));
+                }
+            }
+        }
+        assert!(faults.is_empty(), "{}", faults.join("\n"));
+    }
+
     #[test]
     fn text_columns_where_numbers_belong_are_an_error() {
         let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
+use crate::data::Dataset;
 use crate::manifest::Manifest;
 use crate::table::{distinct, read_csv};
 use crate::{Result, figures};
@@ -31,10 +32,11 @@ pub struct Claim {
     pub short: &'static str,
     /// The paper's number or observation.
     pub paper: &'static str,
-    /// The datasets (values of the table's `dataset` column) the claim may be decided on, in
-    /// order of preference; empty when the check reads the whole table.
-    pub on: &'static [&'static str],
-    /// Other figures whose tables the check reads (the collapse times of the same data, say).
+    /// The datasets (by their names, the values of the table's `dataset` column) the claim may
+    /// be decided on, in order of preference; empty when the check reads the whole table.
+    pub on: &'static [Dataset],
+    /// Other figures whose tables the check reads (the collapse times of the same data, say), by
+    /// the `ID` constants of their modules.
     pub reads: &'static [&'static str],
     /// What the regime of this reproduction predicts for the claim, and so what a FAIL or an
     /// INCONCLUSIVE verdict means here: the report prints it under such a verdict, after the
@@ -177,7 +179,7 @@ pub fn decide(claim: Claim, data_dir: &Path, manifest: &Manifest) -> Outcome {
         };
         let not_run = manifest.figures.get(claim.figure).map(|e| e.not_run.as_slice()).unwrap_or_default();
         let mut chosen = None;
-        for name in claim.on {
+        for name in claim.on.iter().map(|d| d.name()) {
             if present.iter().any(|p| p == name) {
                 chosen = Some(name.to_string());
                 break;
@@ -190,7 +192,8 @@ pub fn decide(claim: Claim, data_dir: &Path, manifest: &Manifest) -> Outcome {
         match chosen {
             Some(c) => c,
             None => {
-                let why = format!("the table has none of the datasets {:?}", claim.on);
+                let names: Vec<&str> = claim.on.iter().map(|d| d.name()).collect();
+                let why = format!("the table has none of the datasets {names:?}");
                 return outcome(claim, Verdict::Error(why), None, None);
             }
         }

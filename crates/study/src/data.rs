@@ -8,6 +8,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Context, Error, Result};
 
+/// A dataset by name: the toy two-moons or an image dataset. What a claim is decided on
+/// ([`crate::claims::Claim::on`]) and what fig2 trains on; its name is the table's `dataset`
+/// value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Dataset {
+    /// An image dataset (the whole of it, at its native resolution).
+    Images(ImageData),
+    /// Two moons (2-D).
+    TwoMoons,
+}
+
+impl Dataset {
+    /// Name in tables (`two-moons`, `fashion-mnist`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::Images(d) => d.name(),
+            Dataset::TwoMoons => "two-moons",
+        }
+    }
+}
+
 /// A dataset a figure runs on, fully determined by its fields and the root seed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -31,7 +53,7 @@ impl DataSpec {
     /// Name used in tables and legends (`digits-16x16`, `gmm-d128`, `fashion-mnist`).
     pub fn name(&self) -> String {
         match self {
-            DataSpec::TwoMoons { .. } => "two-moons".into(),
+            DataSpec::TwoMoons { .. } => Dataset::TwoMoons.name().into(),
             DataSpec::Gmm { d, .. } => format!("gmm-d{d}"),
             DataSpec::Images { data, size: Some(s), .. } => format!("{}-{s}x{s}", data.name()),
             DataSpec::Images { data, .. } => data.name().into(),

@@ -27,6 +27,20 @@ pub enum Error {
     /// A request that cannot be served: unknown figure, missing data directory, and the like.
     #[error("{0}")]
     Invalid(String),
+    /// A results table lacks columns that its figure's view reads.
+    #[error("{figure}: the results table has no column {} (it has: {present}); regenerate it with `cfm run {figure}`", quoted(.missing))]
+    MissingColumns { figure: &'static str, missing: Vec<String>, present: String },
+    /// A results table lacks rows that its figure's view needs, or holds values it cannot read.
+    #[error("{figure}: {msg}")]
+    Malformed { figure: &'static str, msg: String },
+    /// Reading a column of a results table failed (e.g. text where numbers are expected).
+    #[error("{figure}: column '{column}': {source}")]
+    Column {
+        figure: &'static str,
+        column: String,
+        #[source]
+        source: Box<Error>,
+    },
     /// A cell that failed, with the figure and the cell named.
     #[error("{figure} cell '{cell}': {source}")]
     Cell {
@@ -37,10 +51,18 @@ pub enum Error {
     },
 }
 
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
+}
+
 impl Error {
     /// An [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+    /// An [`Error::Malformed`] for `figure`.
+    pub fn malformed(figure: &'static str, msg: impl Into<String>) -> Self {
+        Error::Malformed { figure, msg: msg.into() }
     }
     /// An [`Error::Invalid`].
     pub fn invalid(msg: impl Into<String>) -> Self {

@@ -53,6 +53,9 @@ use crate::{Context, Profile, Result, row};
 
 /// The level both statistics must reach.
 pub const LEVEL: f64 = 0.9;
+/// The figure's id: its command-line name and its files' (`figures/collapse.svg`).
+pub const ID: &str = "collapse";
+
 /// Columns of the table.
 pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "log_n_over_d", "statistic", "value"];
 /// The mean nearest-other distance `Delta` of the training points.
@@ -201,7 +204,7 @@ pub struct Collapse;
 
 impl Figure for Collapse {
     fn id(&self) -> &'static str {
-        "collapse"
+        ID
     }
     fn title(&self) -> &'static str {
         "Collapse time of the closed form against log(n)/d"

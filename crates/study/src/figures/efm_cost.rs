@@ -52,6 +52,9 @@ use crate::stats::{least_squares, median, num};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
 use crate::{Context, Error, Profile, Result, row};
 
+/// The figure's id: its command-line name and its files' (`figures/efm_cost.svg`).
+pub const ID: &str = "efm_cost";
+
 /// Columns of the table.
 pub const COLUMNS: [&str; 4] = ["model", "m", "statistic", "value"];
 /// Median time of a training step.
@@ -170,7 +173,7 @@ pub struct EfmCost;
 
 impl Figure for EfmCost {
     fn id(&self) -> &'static str {
-        "efm_cost"
+        ID
     }
     fn title(&self) -> &'static str {
         "EFM overhead per training step against M, with the paper's cost model b (a + M c)"
@@ -203,7 +206,7 @@ impl Figure for EfmCost {
             Claim {
                 id: "C10a",
                 short: "The EFM target's cost is linear in M and small next to a step.",
-                figure: "efm_cost",
+                figure: ID,
                 statement: "The cost of the EFM target grows linearly in M and stays small next to a \
                             forward/backward pass.",
                 paper,
@@ -217,7 +220,7 @@ impl Figure for EfmCost {
             Claim {
                 id: "C10b",
                 short: "Whole steps cost b (a + M c): at most +3% at M = 128.",
-                figure: "efm_cost",
+                figure: ID,
                 statement: "Whole training steps take b (a + M c): linear in M, +3% at most at M = 128.",
                 paper,
                 on: &[],

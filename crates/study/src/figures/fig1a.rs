@@ -13,7 +13,7 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 use crate::claims::{Claim, Evidence, Measured};
-use crate::data::{DataSpec, pairs};
+use crate::data::{DataSpec, Dataset, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{mean, num, pct};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
@@ -21,6 +21,9 @@ use crate::{Context, Error, Profile, Result, row};
 
 /// The paper's six times.
 pub const TIMES: [f64; 6] = [0.01, 0.21, 0.40, 0.60, 0.79, 0.99];
+
+/// The figure's id: its command-line name and its files' (`figures/fig1a.svg`).
+pub const ID: &str = "fig1a";
 
 /// Columns of the table: one row per pair and time.
 pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "t", "pair", "cosine"];
@@ -121,7 +124,7 @@ pub struct Fig1a;
 
 impl Figure for Fig1a {
     fn id(&self) -> &'static str {
-        "fig1a"
+        ID
     }
     fn title(&self) -> &'static str {
         "Cosine between the closed-form velocity and the stochastic target"
@@ -164,11 +167,11 @@ impl Figure for Fig1a {
         vec![Claim {
             id: "C1",
             short: "In two dimensions, u* and the conditional target disagree until late t.",
-            figure: "fig1a",
+            figure: ID,
             statement: "In low dimension (two-moons) u* and u_cond disagree, cosines spread over [-1, 1], \
                         until intermediate-to-late t.",
             paper: "Fig. 1a, 2-D row: cosine histograms spread over [-1, 1] at t = 0.21-0.60",
-            on: &["two-moons"],
+            on: &[Dataset::TwoMoons],
             reads: &[],
             regime: "In two dimensions many training points stay within the noise's reach until late, so the posterior over the generating point is spread and u* averages directions that u_cond does not: a FAIL would mean the softmax concentrated early even at d = 2.",
             check: c1,

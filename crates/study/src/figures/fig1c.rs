@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 use super::fig1a::cosines;
 use super::fig1a_mean::{FRAC_ABOVE, LEVEL, MEAN_COSINE};
 use crate::claims::{Claim, Evidence, Measured};
-use crate::data::{DataSpec, pairs};
+use crate::data::{DataSpec, Dataset, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{grid, mean, num, pct, settles_above};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, first};
 use crate::{Context, Profile, Result, row};
+
+/// The figure's id: its command-line name and its files' (`figures/fig1c.svg`).
+pub const ID: &str = "fig1c";
 
 /// Columns of the table: per dataset family, resolution and time, the statistics of
 /// [`super::fig1a_mean`].
@@ -121,7 +124,7 @@ pub struct Fig1c;
 
 impl Figure for Fig1c {
     fn id(&self) -> &'static str {
-        "fig1c"
+        ID
     }
     fn title(&self) -> &'static str {
         "Fraction of pairs where the closed form matches the stochastic target, by resolution"
@@ -162,11 +165,16 @@ impl Figure for Fig1c {
         vec![Claim {
             id: "C3",
             short: "Alignment sets in earlier as the dimension grows.",
-            figure: "fig1c",
+            figure: ID,
             statement: "The time at which the fraction of pairs with cosine > 0.9 reaches ~100% moves earlier \
                         as the dimension grows.",
             paper: "Fig. 1c, Imagenette 8x8 to 256x256: the curves shift left as the resolution grows",
-            on: &["cifar10", "mnist", "fashion-mnist", "digits"],
+            on: &[
+                Dataset::Images(ImageData::Cifar10),
+                Dataset::Images(ImageData::Mnist),
+                Dataset::Images(ImageData::FashionMnist),
+                Dataset::Images(ImageData::Digits),
+            ],
             reads: &[],
             regime: "Average pooling shrinks Delta with the side length, so t* should move earlier from 7x7 to 28x28; a FAIL means the nearest-neighbour gap does not grow with the resolution on these images.",
             check: c3,

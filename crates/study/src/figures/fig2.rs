@@ -43,11 +43,14 @@ use serde::{Deserialize, Serialize};
 
 use super::learned::{self, Evaluator, Param};
 use crate::claims::{Claim, Evidence, Measured};
-use crate::data::{LabelledImages, identity, pairs};
+use crate::data::{Dataset, LabelledImages, identity, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, least_squares, mean, num, pct, spearman};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, stat_value};
 use crate::{Context, Error, Profile, Result, row};
+
+/// The figure's id: its command-line name and its files' (`figures/fig2.svg`).
+pub const ID: &str = "fig2";
 
 /// Columns of the table.
 pub const COLUMNS: [&str; 8] = ["dataset", "output", "n", "width", "step", "t", "statistic", "value"];
@@ -77,8 +80,6 @@ pub const TAU_MEM_SLOPE: &str = "tau_mem_slope";
 pub const TAU_MEM_R2: &str = "tau_mem_r2";
 /// Points of that fit (the `n` that memorized within the budget).
 pub const TAU_MEM_POINTS: &str = "tau_mem_points";
-/// The table name of the two-moons rows.
-pub const TWO_MOONS: &str = "two-moons";
 /// The parameterization that decides C5 and C6, declared before the runs: the velocity output,
 /// because the paper's U-Net outputs the velocity (the official CIFAR-10 configuration has
 /// neither `decoupled` nor `rescaled`). Both are shown.
@@ -93,28 +94,12 @@ const MOONS_TEST: usize = 2_000;
 /// Training points whose nearest-other distance estimates the train-to-train distance.
 const TRAIN_TO_TRAIN_QUERIES: usize = 2000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum Data {
-    Images(ImageData),
-    TwoMoons,
-}
-
-impl Data {
-    fn name(self) -> &'static str {
-        match self {
-            Data::Images(d) => d.name(),
-            Data::TwoMoons => TWO_MOONS,
-        }
-    }
-}
-
 /// One cell: a training run and its evaluation. `train` is the whole training configuration
 /// (network, parameterization, optimiser, steps, seed), so that any change to the network or
 /// its training changes the cell's cache key.
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
-    data: Data,
+    data: Dataset,
     param: Param,
     n: usize,
     width: usize,
@@ -129,8 +114,8 @@ struct CellConfig {
 impl CellConfig {
     fn rows(&self) -> usize {
         let last = match self.data {
-            Data::Images(_) => 5,
-            Data::TwoMoons => 3,
+            Dataset::Images(_) => 5,
+            Dataset::TwoMoons => 3,
         };
         2 * self.checkpoints.len() + self.times.len() + last
     }
@@ -138,7 +123,7 @@ impl CellConfig {
 
 /// One dataset's runs: its subset sizes and the budget (steps) of each.
 struct Runs {
-    data: Data,
+    data: Dataset,
     /// `(n, steps)`.
     sizes: Vec<(usize, u64)>,
 }
@@ -170,8 +155,8 @@ fn plan(profile: Profile) -> Fig2Plan {
         Profile::Smoke => Fig2Plan {
             profile,
             runs: vec![
-                uniform(Data::Images(ImageData::Digits), &[10, 1500], 400),
-                uniform(Data::TwoMoons, &[4, 400], 400),
+                uniform(Dataset::Images(ImageData::Digits), &[10, 1500], 400),
+                uniform(Dataset::TwoMoons, &[4, 400], 400),
             ],
             width: 64,
             phase_widths: vec![32],
@@ -184,12 +169,12 @@ fn plan(profile: Profile) -> Fig2Plan {
         Profile::Quick => Fig2Plan {
             profile,
             runs: vec![
-                uniform(Data::Images(ImageData::Digits), &[10, 30, 100, 300, 1000, 1500], 16_000),
+                uniform(Dataset::Images(ImageData::Digits), &[10, 30, 100, 300, 1000, 1500], 16_000),
                 Runs {
-                    data: Data::Images(ImageData::FashionMnist),
+                    data: Dataset::Images(ImageData::FashionMnist),
                     sizes: vec![(10, 16_000), (100, 16_000), (1000, 16_000), (10_000, 4000), (60_000, 4000)],
                 },
-                uniform(Data::TwoMoons, &[4, 40, 400, 4_000, 50_000], 16_000),
+                uniform(Dataset::TwoMoons, &[4, 40, 400, 4_000, 50_000], 16_000),
             ],
             width: 256,
             phase_widths: vec![32, 64, 128],
@@ -203,11 +188,11 @@ fn plan(profile: Profile) -> Fig2Plan {
             profile,
             runs: vec![
                 uniform(
-                    Data::Images(ImageData::Cifar10),
+                    Dataset::Images(ImageData::Cifar10),
                     &[10, 100, 1000, 2000, 3000, 4000, 5000, 10000],
                     50_000,
                 ),
-                uniform(Data::TwoMoons, &[4, 40, 400, 4_000, 50_000], 50_000),
+                uniform(Dataset::TwoMoons, &[4, 40, 400, 4_000, 50_000], 50_000),
             ],
             width: 0,
             phase_widths: vec![],
@@ -222,18 +207,18 @@ fn plan(profile: Profile) -> Fig2Plan {
 
 /// The network of a run: the profile's image network (of the given width on the CPU
 /// profiles), or the official toy MLP for two-moons.
-fn network(profile: Profile, data: Data, width: usize) -> ModelConfig {
+fn network(profile: Profile, data: Dataset, width: usize) -> ModelConfig {
     match data {
-        Data::TwoMoons => ModelConfig::Mlp(MlpConfig::toy()),
-        Data::Images(_) => learned::network(profile, (width > 0).then_some(width)),
+        Dataset::TwoMoons => ModelConfig::Mlp(MlpConfig::toy()),
+        Dataset::Images(_) => learned::network(profile, (width > 0).then_some(width)),
     }
 }
 
 /// The label of a run's cell.
-fn label(data: Data, param: Param, n: usize, width: usize) -> String {
+fn label(data: Dataset, param: Param, n: usize, width: usize) -> String {
     match data {
-        Data::TwoMoons => format!("two-moons {} n={n}", param.name()),
-        Data::Images(d) => format!("{} {} n={n} width={width}", d.name(), param.name()),
+        Dataset::TwoMoons => format!("two-moons {} n={n}", param.name()),
+        Dataset::Images(d) => format!("{} {} n={n} width={width}", d.name(), param.name()),
     }
 }
 
@@ -242,14 +227,14 @@ fn label(data: Data, param: Param, n: usize, width: usize) -> String {
 /// reuses that model).
 pub fn full_split_run(profile: Profile, data: ImageData) -> Option<(String, u64)> {
     let p = plan(profile);
-    let runs = p.runs.iter().find(|r| r.data == Data::Images(data))?;
+    let runs = p.runs.iter().find(|r| r.data == Dataset::Images(data))?;
     let (n, steps) = *runs.sizes.iter().find(|(n, _)| *n == data.sizes().0)?;
-    Some((label(Data::Images(data), DECIDING, n, p.width), steps))
+    Some((label(Dataset::Images(data), DECIDING, n, p.width), steps))
 }
 
 impl Fig2Plan {
     /// The cell of `n` points of `data` at `width`, trained `steps` steps from `seed`.
-    fn cell(&self, data: Data, param: Param, n: usize, width: usize, steps: u64, seed: u64) -> CellConfig {
+    fn cell(&self, data: Dataset, param: Param, n: usize, width: usize, steps: u64, seed: u64) -> CellConfig {
         let mut train = learned::train_config(
             self.profile,
             network(self.profile, data, width),
@@ -275,8 +260,8 @@ impl Fig2Plan {
 
     fn spec(&self, cfg: CellConfig) -> CellSpec {
         let (d, image) = match cfg.data {
-            Data::Images(i) => (i.shape().dim(), Some(i.shape())),
-            Data::TwoMoons => (2, None),
+            Dataset::Images(i) => (i.shape().dim(), Some(i.shape())),
+            Dataset::TwoMoons => (2, None),
         };
         let train = &cfg.train;
         let evals = cfg.checkpoints.len() as f64
@@ -286,8 +271,8 @@ impl Fig2Plan {
         let cost = train.steps as f64 * learned::step_seconds(train, d, image) + evals + error + 2.0;
         let spec = CellSpec::new(label(cfg.data, cfg.param, cfg.n, cfg.width), &cfg, cost, cfg.rows());
         match cfg.data {
-            Data::Images(i) => spec.reading([i]),
-            Data::TwoMoons => spec,
+            Dataset::Images(i) => spec.reading([i]),
+            Dataset::TwoMoons => spec,
         }
     }
 }
@@ -297,14 +282,14 @@ impl Plan for Fig2Plan {
         let seed = ctx.train_seed(0);
         let mut cells = Vec::new();
         for runs in &self.runs {
-            let width = if runs.data == Data::TwoMoons { 64 } else { self.width };
+            let width = if runs.data == Dataset::TwoMoons { 64 } else { self.width };
             for param in Param::ALL {
                 for &(n, steps) in &runs.sizes {
                     cells.push(self.spec(self.cell(runs.data, param, n, width, steps, seed)));
                 }
             }
         }
-        if let Some(digits) = self.runs.iter().find(|r| r.data == Data::Images(ImageData::Digits)) {
+        if let Some(digits) = self.runs.iter().find(|r| r.data == Dataset::Images(ImageData::Digits)) {
             for &w in &self.phase_widths {
                 for &(n, _) in &digits.sizes {
                     cells.push(self.spec(self.cell(
@@ -360,8 +345,8 @@ impl Plan for Fig2Plan {
     fn settings(&self) -> Vec<Setting> {
         // The network of the image set of highest dimension, the one that decides C5 and C6.
         let images = self.runs.iter().filter_map(|r| match r.data {
-            Data::Images(i) => Some((i, r)),
-            Data::TwoMoons => None,
+            Dataset::Images(i) => Some((i, r)),
+            Dataset::TwoMoons => None,
         });
         let Some((images, runs)) = images.max_by_key(|(i, _)| i.shape().dim()) else { return Vec::new() };
         let shape = images.shape();
@@ -400,14 +385,19 @@ const PAPER: learned::PaperSetup = learned::PaperSetup {
 };
 
 /// The datasets C5 and C6 may be decided on, highest-dimensional real images first.
-const IMAGES_FIRST: &[&str] = &["cifar10", "fashion-mnist", "mnist", "digits"];
+const IMAGES_FIRST: &[Dataset] = &[
+    Dataset::Images(ImageData::Cifar10),
+    Dataset::Images(ImageData::FashionMnist),
+    Dataset::Images(ImageData::Mnist),
+    Dataset::Images(ImageData::Digits),
+];
 
 /// The figure.
 pub struct Fig2;
 
 impl Figure for Fig2 {
     fn id(&self) -> &'static str {
-        "fig2"
+        ID
     }
     fn title(&self) -> &'static str {
         "From memorization to generalization: networks trained on n points, against n and training time"
@@ -437,7 +427,7 @@ impl Figure for Fig2 {
         let s = ctx.stream("fig2").derive(&cell.label);
         // Training subset, held-out set, and the full training split for the reference distance.
         let (train, test, full, shape, id, evaluator) = match cfg.data {
-            Data::Images(images) => {
+            Dataset::Images(images) => {
                 let set = LabelledImages::load(ctx, images)?;
                 let evaluator = Evaluator::new(ctx, &set)?;
                 let train = set.subset(cfg.n)?;
@@ -450,7 +440,7 @@ impl Figure for Fig2 {
                     Some(evaluator),
                 )
             }
-            Data::TwoMoons => {
+            Dataset::TwoMoons => {
                 let pool = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
                 let test = two_moons(MOONS_TEST, &mut ctx.stream("data").derive("fig2-two-moons-test"));
                 let train = pool.slice_rows(0, cfg.n);
@@ -567,13 +557,13 @@ impl Figure for Fig2 {
             Claim {
                 id: "C5",
                 short: "The network fits u* worse as n grows, mostly at early times.",
-                figure: "fig2",
+                figure: ID,
                 statement: "The network approximates u* well for small n and worse as n grows; the error \
                             concentrates at early times, before the closed form collapses onto a training point \
                             (t*, measured on the same data by `collapse`), and near t = 1.",
                 paper: "Fig. 2 left, CIFAR-10: error grows with n and peaks around t ~ 0.15",
                 on: IMAGES_FIRST,
-                reads: &["collapse"],
+                reads: &[super::collapse::ID],
                 regime: "Before t* the closed form averages many training points and a network that generalizes \
                          departs from it; past t* u* points at one training image, which a network of a few \
                          thousand steps fits poorly only if it has not memorized the subset. A peak after t* \
@@ -584,7 +574,7 @@ impl Figure for Fig2 {
             Claim {
                 id: "C6",
                 short: "Samples are copies for small n and novel past a threshold n.",
-                figure: "fig2",
+                figure: ID,
                 statement: "Memorization to generalization: for small n samples are copies of training points; \
                             past a threshold n their distance to the training set rises towards the \
                             train-to-train distance.",
@@ -618,7 +608,7 @@ impl Figure for Fig2 {
         );
         for name in distinct(df, "dataset")? {
             let width = main_width(df, &name)?;
-            let moons = name == TWO_MOONS;
+            let moons = name == Dataset::TwoMoons.name();
             for param in Param::ALL {
                 let rows = of_run(df, &name, param.name(), width)?;
                 for n in sizes(&rows)? {
@@ -745,7 +735,7 @@ fn at_end(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f6
 /// peak over t <= 0.9 is reported beside it.
 fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
     let df = &e.table;
-    let (t_star, t_pred) = super::collapse::collapse_time(e.other("collapse")?, dataset)?;
+    let (t_star, t_pred) = super::collapse::collapse_time(e.other(super::collapse::ID)?, dataset)?;
     let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
     let ns = sizes(&rows)?;
     let means: Vec<f64> = ns

@@ -24,11 +24,14 @@ use cfm_core::datasets::ImageData;
 use super::fig2::DECIDING;
 use super::learned::{self, Evaluator, Param};
 use crate::claims::{Claim, Evidence, Measured};
-use crate::data::LabelledImages;
+use crate::data::{Dataset, LabelledImages};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, mean, num, pct};
 use crate::table::{TableBuilder, f64s, filter_eq, filter_near, stat_value};
 use crate::{Context, Error, Profile, Result, row};
+
+/// The figure's id: its command-line name and its files' (`figures/fig3.svg`).
+pub const ID: &str = "fig3";
 
 /// Columns of the table.
 pub const COLUMNS: [&str; 6] = ["dataset", "tau", "sample", "index", "statistic", "value"];
@@ -127,7 +130,7 @@ impl Plan for Fig3Plan {
                 let cell = CellSpec::new(c.data.name(), c, closed + network + knn + training + 5.0, c.rows())
                     .reading([c.data]);
                 match reuse {
-                    Some(label) => cell.after("fig2", label.clone()),
+                    Some(label) => cell.after(super::fig2::ID, label.clone()),
                     None => cell,
                 }
             })
@@ -189,7 +192,7 @@ pub struct Fig3;
 
 impl Figure for Fig3 {
     fn id(&self) -> &'static str {
-        "fig3"
+        ID
     }
     fn title(&self) -> &'static str {
         "Hybrid sampler: closed form on [0, tau), network on [tau, 1)"
@@ -216,12 +219,17 @@ impl Figure for Fig3 {
         vec![Claim {
             id: "C7",
             short: "The hybrid sampler is as novel as the network before t*, a copy past it.",
-            figure: "fig3",
+            figure: ID,
             statement: "Hybrid sampler: for tau well before the collapse time t* of the data the hybrid is as novel \
                         as u_theta; for tau past t* its output is the training image that u* alone gives.",
             paper: "Fig. 3, CIFAR-10 and CelebA-64: as novel up to tau ~ 0.2, the training image from tau ~ 0.4",
-            on: &["cifar10", "fashion-mnist", "mnist", "digits"],
-            reads: &["collapse"],
+            on: &[
+                Dataset::Images(ImageData::Cifar10),
+                Dataset::Images(ImageData::FashionMnist),
+                Dataset::Images(ImageData::Mnist),
+                Dataset::Images(ImageData::Digits),
+            ],
+            reads: &[super::collapse::ID],
             regime: "Past t* the closed-form trajectory has chosen its training point and the network, started \
                      there, only refines it; before t* the network can still move the sample elsewhere. A \
                      network that has memorized its training set returns training images from every tau, so \
@@ -310,7 +318,7 @@ impl Figure for Fig3 {
 /// and `tau_novel < tau_copy`.
 fn c7(e: &Evidence, dataset: &str) -> Result<Measured> {
     let df = &e.table;
-    let (t_star, t_pred) = super::collapse::collapse_time(e.other("collapse")?, dataset)?;
+    let (t_star, t_pred) = super::collapse::collapse_time(e.other(super::collapse::ID)?, dataset)?;
     let rows = filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", MEAN_PIXEL_DISTANCE)?;
     let (taus, d) = (f64s(&rows, "tau")?, f64s(&rows, "value")?);
     if taus.len() < 3 {

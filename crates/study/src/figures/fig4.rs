@@ -50,6 +50,9 @@ use crate::stats::{mean_sd, num};
 use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, strs};
 use crate::{Context, Error, Profile, Result, row};
 
+/// The figure's id: its command-line name and its files' (`figures/fig4.svg`).
+pub const ID: &str = "fig4";
+
 /// Columns of the table.
 pub const COLUMNS: [&str; 8] = ["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"];
 /// The `metric` of the feature classifier's test accuracy (one row per cell, epoch 0, step 0).
@@ -431,7 +434,7 @@ pub struct Fig4;
 
 impl Figure for Fig4 {
     fn id(&self) -> &'static str {
-        "fig4"
+        ID
     }
     fn title(&self) -> &'static str {
         "Stochastic versus exact targets: Fréchet distance during training (CFM, OT-CFM, EFM)"
@@ -468,7 +471,7 @@ impl Figure for Fig4 {
             Claim {
                 id: "C8a",
                 short: "EFM is never worse than CFM or OT-CFM.",
-                figure: "fig4",
+                figure: ID,
                 statement: "EFM is never worse than CFM or OT-CFM (train and test, all embeddings).",
                 paper,
                 on: &[],
@@ -479,7 +482,7 @@ impl Figure for Fig4 {
             Claim {
                 id: "C8b",
                 short: "EFM improves as M grows.",
-                figure: "fig4",
+                figure: ID,
                 statement: "EFM improves as M grows (beyond M ~ 1000 no further change: not tested).",
                 paper,
                 on: &[],

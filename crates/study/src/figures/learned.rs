@@ -38,20 +38,28 @@ impl Param {
     /// Both, velocity first.
     pub const ALL: [Param; 2] = [Param::Velocity, Param::X1];
 
-    /// Name in tables (`velocity`, `x1`).
-    pub fn name(self) -> &'static str {
+    /// What the network outputs.
+    pub fn output(self) -> cfm_nn::Output {
         match self {
-            Param::Velocity => "velocity",
-            Param::X1 => "x1",
+            Param::Velocity => cfm_nn::Output::Velocity,
+            Param::X1 => cfm_nn::Output::X1,
         }
     }
 
-    /// Sets `config`'s output and loss weighting.
+    /// Name in tables (`velocity`, `x1`): the output's.
+    pub fn name(self) -> &'static str {
+        self.output().name()
+    }
+
+    /// The parameterization named `name` in a table.
+    pub fn parse(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Sets `config`'s output and loss weighting (the `(1 - t)^2` weight with the x1 output).
     pub fn apply(self, config: &mut TrainConfig) {
-        (config.output, config.rescaled) = match self {
-            Param::Velocity => (cfm_nn::Output::Velocity, false),
-            Param::X1 => (cfm_nn::Output::X1, true),
-        };
+        config.output = self.output();
+        config.rescaled = self == Param::X1;
     }
 }
 

@@ -21,6 +21,9 @@ use crate::stats::num;
 use crate::table::{TableBuilder, distinct, filter_eq, stat_value};
 use crate::{Context, Profile, Result, row};
 
+/// The figure's id: its command-line name and its files' (`figures/memorize.svg`).
+pub const ID: &str = "memorize";
+
 /// Columns of the table.
 pub const COLUMNS: [&str; 6] = ["dataset", "statistic", "sample", "t", "index", "value"];
 /// Fraction of samples that are copies (ratio test).
@@ -140,7 +143,7 @@ pub struct Memorize;
 
 impl Figure for Memorize {
     fn id(&self) -> &'static str {
-        "memorize"
+        ID
     }
     fn title(&self) -> &'static str {
         "Sampling with the closed form reproduces training points"
@@ -215,7 +218,7 @@ impl Figure for Memorize {
         vec![Claim {
             id: "C4",
             short: "Integrating u* alone reproduces training points.",
-            figure: "memorize",
+            figure: ID,
             statement: "Integrating u* alone reproduces training points.",
             paper: "Prop. 1 and Sec. 3: the closed-form ODE can only generate training points (distance ~ 0)",
             on: &[],

@@ -38,6 +38,9 @@ struct CellConfig {
     ms: Vec<usize>,
 }
 
+/// The figure's id: its command-line name and its files' (`figures/prop2.svg`).
+pub const ID: &str = "prop2";
+
 /// Columns of the table.
 pub const COLUMNS: [&str; 6] = ["dataset", "estimator", "t", "m", "statistic", "value"];
 /// `||E u*_M - u*||`.
@@ -106,7 +109,7 @@ pub struct Prop2;
 
 impl Figure for Prop2 {
     fn id(&self) -> &'static str {
-        "prop2"
+        ID
     }
     fn title(&self) -> &'static str {
         "Bias and variance of the EFM estimator (Proposition 2)"
@@ -127,7 +130,7 @@ impl Figure for Prop2 {
         vec![Claim {
             id: "C9",
             short: "u*_M is unbiased with variance at most that of u_cond; the independent-b1 variant is biased.",
-            figure: "prop2",
+            figure: ID,
             statement: "Proposition 2: u*_M is unbiased with variance no larger than that of u_cond; drawing b_1 \
                         independently gives a biased estimator.",
             paper: "Prop. 2 (i)-(iii), proved, not measured, in the paper",

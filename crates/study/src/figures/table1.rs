@@ -34,6 +34,9 @@ use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
 use crate::{Context, Profile, Result, row};
 
 /// Mean over seeds of `feature_test` at a table epoch (`seed = -1`).
+/// The figure's id: its command-line name and its files' (`figures/table1.svg`).
+pub const ID: &str = "table1";
+
 pub const FEATURE_TEST_MEAN: &str = "feature_test_mean";
 /// Its sample standard deviation over seeds.
 pub const FEATURE_TEST_SD: &str = "feature_test_sd";
@@ -146,7 +149,7 @@ impl Plan for Table1Plan {
             .map(|r| {
                 let c = fig4::cell(r);
                 let label = c.label.clone();
-                c.after("fig4", label)
+                c.after(super::fig4::ID, label)
             })
             .collect())
     }
@@ -177,7 +180,7 @@ pub struct Table1;
 
 impl Figure for Table1 {
     fn id(&self) -> &'static str {
-        "table1"
+        ID
     }
     fn title(&self) -> &'static str {
         "Classifier-feature Fréchet distance to the test set by epoch, CFM and EFM (Tables 1-2)"
@@ -196,7 +199,7 @@ impl Figure for Table1 {
         &COLUMNS
     }
     fn cache_namespace(&self) -> &'static str {
-        "fig4"
+        fig4::ID
     }
     fn trains(&self) -> bool {
         true
