@@ -41,7 +41,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::learned::{self, Evaluator, Param};
+use super::learned::{self, Evaluator, Knob, Param};
 use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{Dataset, LabelledImages, identity, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
@@ -362,16 +362,11 @@ impl Plan for Fig2Plan {
             100,
             "1 (replicate 0 of the root seed)",
         );
-        for r in rows.iter_mut() {
-            match r.name.as_str() {
-                "network output" => r.ours = "velocity (decides C5, C6), and x1".into(),
-                "loss weight" => r.ours = "none (velocity), (1 - t)^2 (x1)".into(),
-                "batch" => r.ours = "min(128, n), without replacement per epoch".into(),
-                "training steps" => r.ours = format!("{} (per n, in the caption)", r.ours),
-                _ => {}
-            }
-        }
-        rows
+        rows.set(Knob::Output, "velocity (decides C5, C6), and x1");
+        rows.set(Knob::LossWeight, "none (velocity), (1 - t)^2 (x1)");
+        rows.set(Knob::Batch, "min(128, n), without replacement per epoch");
+        rows.set(Knob::Steps, format!("{} (per n, in the caption)", rows.ours(Knob::Steps)));
+        rows.rows()
     }
 }
 

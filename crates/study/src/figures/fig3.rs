@@ -175,6 +175,7 @@ impl Plan for Fig3Plan {
             c.euler_steps,
             "1 (replicate 0 of the root seed)",
         )
+        .rows()
     }
 }
 

@@ -42,7 +42,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
-use super::learned::{self, Evaluator};
+use super::learned::{self, Evaluator, Knob};
 use crate::claims::{Claim, Decision, Evidence, Measured};
 use crate::data::{LabelledImages, identity};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
@@ -395,9 +395,7 @@ impl Plan for Fig4Plan {
         };
         let seeds = per(&|b| format!("{} replicates of the root seed", b.replicates));
         let mut rows = learned::settings(&PAPER, &train, shape.dim(), Some(shape), samples, euler, &seeds);
-        for r in rows.iter_mut().filter(|r| r.name == "training steps") {
-            r.ours = per(&|b| b.steps.to_string());
-        }
+        rows.set(Knob::Steps, per(&|b| b.steps.to_string()));
         let refs = per(&|b| {
             let n = b.data.sizes().0;
             let batch = TrainConfig::paper_batch(n);
@@ -411,6 +409,7 @@ impl Plan for Fig4Plan {
                 .collect();
             ms.join(", ")
         });
+        let mut rows = rows.rows();
         rows.push(Setting::new(
             "EFM references / n, (B + M) / n",
             "0.023 at most (CIFAR-10, EFM-1000: (128 + 1000) / 50000)",

@@ -11,7 +11,7 @@ mod settings;
 
 pub use cost::{sampling_seconds, step_seconds};
 pub use evaluation::{DIVERGED_FACTOR, Distances, Evaluator, Guard, classifier, sample};
-pub use settings::{PaperSetup, describe, settings};
+pub use settings::{Knob, PaperSetup, Settings, describe, settings};
 
 use cfm_core::Matrix;
 use cfm_core::datasets::ImageShape;
