@@ -1,6 +1,6 @@
 //! Fig. 2: from memorization to generalization as the training set grows, and against
-//! training time. One row of panels per dataset, at its main (largest) network width, each
-//! panel with its legend below it:
+//! training time, drawn from the figure's view (`cfm_study::figures::fig2::View`). One row of
+//! panels per dataset, at its main (largest) network width, each panel with its legend below it:
 //! 1. the error `E||u_theta - u*||^2` against t at the last step, one line per training-set size
 //!    n (colour: n, dark = small), on a log axis (the deciding output, velocity);
 //! 2. the fraction of samples that are copies (d1/d2 < 1/3) against training steps, one curve
@@ -20,7 +20,8 @@
 //! (dark = 0, light = 1) with its value printed. Values <= 0 cannot sit on a log axis and are
 //! left out.
 
-use cfm_study::figures::fig2;
+use cfm_study::figures::fig2::{self, DatasetRuns, Phase, Run};
+use cfm_study::figures::learned::Param;
 use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -29,18 +30,15 @@ use polars::prelude::DataFrame;
 use crate::Result;
 use crate::canvas::{self, Area, Axes, Chart, DASHED, DOT, DOTTED, Entry, Mark};
 use crate::style::{self, INK, TICK_PX, WIDTH};
-use crate::table::{Table, distinct, sorted_distinct};
-
-const ID: &str = "fig2";
-/// The distances to the test set of the last panel (those the table has): statistic and
-/// legend label; colour: the categorical colour of the position here.
-const TEST: [(&str, &str); 3] = [
-    (fig2::FD_FEATURE_TEST, "Fréchet, classifier features"),
-    (fig2::ENERGY_TEST, "energy distance, data space"),
-    (fig2::FD_PIXEL_TEST, "Fréchet, data space"),
+/// The distances to the test set of the last panel (those the runs have): the run's distance and
+/// its legend label; colour: the categorical colour of the position here.
+const TEST: [(Distance, &str); 3] = [
+    (|r| r.fd_feature_test, "Fréchet, classifier features"),
+    (|r| r.energy_test, "energy distance, data space"),
+    (|r| r.fd_pixel_test, "Fréchet, data space"),
 ];
-/// The outputs, in the order of their line styles (solid, dashed) and onset colours.
-const OUTPUTS: [&str; 2] = ["velocity", "x1"];
+/// A run's distance to the test set, where it has it.
+type Distance = fn(&Run) -> Option<f64>;
 /// Number of panels per dataset row.
 const PANELS: usize = 5;
 /// Height of the panels of a dataset row, in pixels.
@@ -82,147 +80,75 @@ struct Row {
     keys: [Vec<Vec<Entry>>; PANELS],
 }
 
-/// The phase diagram of one dataset.
-struct Phase {
-    dataset: String,
-    ns: Vec<f64>,
-    widths: Vec<f64>,
-    /// Fraction of copies per width (ascending) and n (ascending), where the table has it.
-    cells: Vec<Vec<Option<f64>>>,
-}
-
-impl Phase {
-    /// Whether some cell is missing.
-    fn missing(&self) -> bool {
-        self.cells.iter().flatten().any(Option::is_none)
-    }
-}
-
 /// Renders Fig. 2.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "output", "n", "width", "step", "t", "statistic", "value"])?;
-    let (names, outputs, ns) = (table.text("dataset")?, table.text("output")?, table.num("n")?);
-    let (widths, steps, ts) = (table.num("width")?, table.num("step")?, table.num("t")?);
-    let (stats, values) = (table.text("statistic")?, table.num("value")?);
-    let mut rows = Vec::new();
-    let mut phases = Vec::new();
-    for name in distinct(names.iter().cloned()) {
-        let mine: Vec<usize> = (0..names.len()).filter(|&i| names[i] == name).collect();
-        let width = mine.iter().map(|&i| widths[i]).fold(f64::NEG_INFINITY, f64::max);
-        let of = |stat: &str, output: &str| -> Vec<usize> {
-            mine.iter().copied().filter(|&i| stats[i] == stat && outputs[i] == output).collect()
-        };
-        let at_main = |stat: &str, output: &str| -> Vec<usize> {
-            of(stat, output).into_iter().filter(|&i| widths[i] == width).collect()
-        };
-        let required = |stat: &str| -> Result<Vec<usize>> {
-            let rows = at_main(stat, OUTPUTS[0]);
-            if rows.is_empty() {
-                return Err(table.malformed(format!(
-                    "dataset '{name}' has no '{stat}' rows of the {} output at width {width}",
-                    OUTPUTS[0]
-                )));
-            }
-            Ok(rows)
-        };
-        let sorted = |rows: &[usize], x: &[f64]| -> Points {
-            let mut points: Points = rows.iter().map(|&i| (x[i], values[i])).collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points
-        };
-        let with_n =
-            |rows: &[usize], n: f64| -> Vec<usize> { rows.iter().copied().filter(|&i| ns[i] == n).collect() };
-        let error_rows = required(fig2::ERROR)?;
-        let sizes = sorted_distinct(required(fig2::MEAN_D1)?.iter().map(|&i| ns[i]));
-        let errors: Vec<(usize, Points)> =
-            sizes.iter().enumerate().map(|(k, &n)| (k, sorted(&with_n(&error_rows, n), &ts))).collect();
-        // The train-to-train distance that d1 is read against: the whole split's, else the subset's.
-        let full = at_main(fig2::TRAIN_TO_TRAIN_FULL, OUTPUTS[0]).first().map(|&i| values[i]);
-        let subset = at_main(fig2::TRAIN_TO_TRAIN_SUBSET, OUTPUTS[0]);
-        let base = |n: f64| full.or_else(|| with_n(&subset, n).first().map(|&i| values[i]));
-        let (mut copies, mut d1, mut onsets) = (Vec::new(), Vec::new(), Vec::new());
-        for (o, output) in OUTPUTS.iter().enumerate() {
-            let (frac_rows, d1_rows) =
-                (at_main(fig2::FRACTION_MEMORIZED, output), at_main(fig2::MEAN_D1, output));
-            for (k, &n) in sizes.iter().enumerate() {
-                let f = sorted(&with_n(&frac_rows, n), &steps);
-                if !f.is_empty() {
-                    copies.push((o, k, f));
-                }
-                if let Some(b) = base(n).filter(|b| *b > 0.0) {
-                    let d: Points =
-                        sorted(&with_n(&d1_rows, n), &steps).into_iter().map(|(s, v)| (s, v / b)).collect();
-                    if !d.is_empty() {
-                        d1.push((o, k, d));
-                    }
-                }
-            }
-            let taus: Points = sorted(&of(fig2::TAU_MEM, output), &ns)
-                .into_iter()
-                .filter(|p| p.0 > 0.0 && p.1 > 0.0)
-                .collect();
-            let fit_of = |stat: &str| of(stat, output).into_iter().find(|&i| ns[i] == 0.0).map(|i| values[i]);
-            // A fit needs two onsets: with fewer, the table has no slope or R^2 row.
-            let fit = fit_of(fig2::TAU_MEM_SLOPE)
-                .zip(fit_of(fig2::TAU_MEM_R2))
-                .filter(|(slope, r2)| slope.is_finite() && r2.is_finite());
-            if !taus.is_empty() || fit.is_some() {
-                onsets.push((o, taus, fit));
-            }
-        }
-        // Each n at its own last step: the budgets differ between the n.
-        let test: Vec<(usize, Points)> = TEST
-            .iter()
-            .enumerate()
-            .map(|(k, (stat, _))| {
-                let all = at_main(stat, OUTPUTS[0]);
-                let last = |n: f64| {
-                    all.iter().filter(|&&j| ns[j] == n).map(|&j| steps[j]).fold(f64::NEG_INFINITY, f64::max)
-                };
-                let rows: Vec<usize> = all.iter().copied().filter(|&i| steps[i] == last(ns[i])).collect();
-                (k, sorted(&rows, &ns))
-            })
-            .filter(|(_, points)| !points.is_empty())
-            .collect();
-        let accuracy = at_main(fig2::CLASSIFIER_ACCURACY, OUTPUTS[0]).first().map(|&i| values[i]);
-        let heading = if width > 0.0 { format!("{name}, network width {width}") } else { name.clone() };
-        let keys = keys(&sizes, &onsets, &test, accuracy, full.is_some());
-        rows.push(Row { heading, ns: sizes, errors, copies, d1, onsets, test, keys });
-
-        // The phase diagram: the last checkpoint of each (n, width) of the velocity output.
-        let phase_rows = of(fig2::FRACTION_MEMORIZED, OUTPUTS[0]);
-        let phase_widths = sorted_distinct(phase_rows.iter().map(|&i| widths[i]));
-        if phase_widths.len() > 1 {
-            let phase_ns = sorted_distinct(phase_rows.iter().map(|&i| ns[i]));
-            let cells = phase_widths
-                .iter()
-                .map(|&w| {
-                    let last = |n: f64| {
-                        phase_rows
-                            .iter()
-                            .filter(|&&i| widths[i] == w && ns[i] == n)
-                            .max_by(|&&a, &&b| steps[a].total_cmp(&steps[b]))
-                            .map(|&i| values[i])
-                    };
-                    phase_ns.iter().map(|&n| last(n)).collect()
-                })
-                .collect();
-            phases.push(Phase { dataset: name.clone(), ns: phase_ns, widths: phase_widths, cells });
-        }
-    }
-    let heights: Vec<u32> = rows.iter().map(row_height).chain(phases.iter().map(phase_height)).collect();
+    let view = fig2::View::read(df)?;
+    let rows: Vec<Row> = view.datasets.iter().map(row).collect();
+    let phases: Vec<(&str, Phase)> =
+        view.datasets.iter().filter_map(|d| d.phase().map(|p| (d.name.as_str(), p))).collect();
+    let heights: Vec<u32> =
+        rows.iter().map(row_height).chain(phases.iter().map(|(_, p)| phase_height(p))).collect();
     canvas::figure(title, caption, heights.iter().sum(), |area| {
         let mut rest = area.clone();
         for (k, h) in heights.iter().enumerate() {
             let (slot, below) = rest.split_vertically(*h);
             match rows.get(k) {
                 Some(row) => draw_row(&slot, row)?,
-                None => draw_phase(&slot, &phases[k - rows.len()])?,
+                None => {
+                    let (name, phase) = &phases[k - rows.len()];
+                    draw_phase(&slot, name, phase)?
+                }
             }
             rest = below;
         }
         Ok(())
     })
+}
+
+/// The panels of one dataset, from its runs.
+fn row(data: &DatasetRuns) -> Row {
+    let sizes = data.sizes();
+    let errors = data.main(fig2::DECIDING).enumerate().map(|(k, r)| (k, r.errors.clone())).collect();
+    let (mut copies, mut d1, mut onsets) = (Vec::new(), Vec::new(), Vec::new());
+    for (o, output) in Param::ALL.into_iter().enumerate() {
+        for (k, &n) in sizes.iter().enumerate() {
+            let Some(run) = data.main_run(output, n) else { continue };
+            if !run.copies.is_empty() {
+                copies.push((o, k, run.copies.clone()));
+            }
+            let relative = run.relative_d1();
+            if !relative.is_empty() {
+                d1.push((o, k, relative));
+            }
+        }
+        let on = data.onsets(output);
+        let taus: Points = on
+            .taus
+            .iter()
+            .filter_map(|&(n, t)| t.map(|t| (n, t)))
+            .filter(|p| p.0 > 0.0 && p.1 > 0.0)
+            .collect();
+        let fit = on.fit.filter(|(slope, r2)| slope.is_finite() && r2.is_finite());
+        if !taus.is_empty() || fit.is_some() {
+            onsets.push((o, taus, fit));
+        }
+    }
+    let test: Vec<(usize, Points)> = TEST
+        .iter()
+        .enumerate()
+        .map(|(k, (distance, _))| {
+            (k, data.main(fig2::DECIDING).filter_map(|r| distance(r).map(|v| (r.n, v))).collect())
+        })
+        .filter(|(_, points): &(usize, Points)| !points.is_empty())
+        .collect();
+    let full = data.main(fig2::DECIDING).any(|r| r.train_to_train_full.is_some());
+    let heading = if data.width > 0.0 {
+        format!("{}, network width {}", data.name, data.width)
+    } else {
+        data.name.clone()
+    };
+    let keys = keys(&sizes, &onsets, &test, data.classifier_accuracy(), full);
+    Row { heading, ns: sizes, errors, copies, d1, onsets, test, keys }
 }
 
 /// The legends of a row's panels: the n (in columns of at most [`KEY_ROWS`]), the outputs and
@@ -270,7 +196,7 @@ fn keys(
             let fit = fit.map_or(String::new(), |(slope, r2)| {
                 format!(": slope {} (R² {})", style::num(slope, 3), style::num(r2, 2))
             });
-            Entry::new(Mark::Dot(style::categorical(*o)), format!("{} output{fit}", OUTPUTS[*o]))
+            Entry::new(Mark::Dot(style::categorical(*o)), format!("{} output{fit}", Param::ALL[*o].name()))
         })
         .collect();
     onset_key
@@ -437,9 +363,8 @@ fn phase_key(missing: bool) -> Vec<Entry> {
 }
 
 /// The phase diagram: a cell per (n, width), widths growing upwards, n to the right.
-fn draw_phase(area: &Area<'_>, phase: &Phase) -> Result<()> {
-    let heading =
-        format!("{}: phase diagram of the fraction of copies over n and network width", phase.dataset);
+fn draw_phase(area: &Area<'_>, dataset: &str, phase: &Phase) -> Result<()> {
+    let heading = format!("{dataset}: phase diagram of the fraction of copies over n and network width");
     let below = canvas::heading(area, &heading)?;
     let (grid, key) = canvas::with_legend(&below, PHASE_KEY);
     canvas::legend(&key, &phase_key(phase.missing()))?;
@@ -512,47 +437,66 @@ mod tests {
             }
         };
         for (wi, w) in [32usize, 256].into_iter().enumerate() {
-            for (o, out) in OUTPUTS.into_iter().enumerate() {
+            for (o, out) in Param::ALL.map(Param::name).into_iter().enumerate() {
                 if wi == 0 && o == 1 {
                     continue;
                 }
                 for (k, n) in DIGITS_N.into_iter().enumerate() {
                     for j in 0..TIMES {
                         let t = (j + 1) as f64 / (TIMES + 1) as f64;
-                        push("digits", out, n, w, 4000, t, "error", (n as f64).sqrt() * t);
+                        push("digits", out, n, w, 4000, t, fig2::ERROR, (n as f64).sqrt() * t);
                     }
                     for (s, step) in STEPS.into_iter().enumerate() {
                         let f = copies(wi, k) * (s + 1) as f64 / 3.0;
-                        push("digits", out, n, w, step, 0.0, "fraction_memorized", f);
-                        push("digits", out, n, w, step, 0.0, "mean_d1", 0.5 + k as f64 + o as f64);
+                        push("digits", out, n, w, step, 0.0, fig2::FRACTION_MEMORIZED, f);
+                        push("digits", out, n, w, step, 0.0, fig2::MEAN_D1, 0.5 + k as f64 + o as f64);
                     }
-                    push("digits", out, n, w, 4000, 0.0, "train_to_train_subset", 5.0 - k as f64);
-                    push("digits", out, n, w, 4000, 0.0, "train_to_train_full", 2.1);
-                    push("digits", out, n, w, 4000, 0.0, "fd_feature_test", 100.0 / (k + 1) as f64);
-                    push("digits", out, n, w, 4000, 0.0, "fd_pixel_test", 10.0 / (k + 1) as f64);
-                    push("digits", out, n, w, 4000, 0.0, "classifier_accuracy", 0.973);
-                    if w == 256 {
-                        let tau = if k < 3 { 250.0 * (k + 1) as f64 } else { -1.0 };
-                        push("digits", out, n, w, 0, 0.0, "tau_mem", tau);
-                    }
-                }
-                if w == 256 {
-                    push("digits", out, 0, w, 0, 0.0, "tau_mem_slope", 0.321);
-                    push("digits", out, 0, w, 0, 0.0, "tau_mem_r2", 0.98);
+                    push("digits", out, n, w, 4000, 0.0, fig2::TRAIN_TO_TRAIN_SUBSET, 5.0 - k as f64);
+                    push("digits", out, n, w, 4000, 0.0, fig2::TRAIN_TO_TRAIN_FULL, 2.1);
+                    push("digits", out, n, w, 4000, 0.0, fig2::FD_FEATURE_TEST, 100.0 / (k + 1) as f64);
+                    push("digits", out, n, w, 4000, 0.0, fig2::FD_PIXEL_TEST, 10.0 / (k + 1) as f64);
+                    push("digits", out, n, w, 4000, 0.0, fig2::CLASSIFIER_ACCURACY, 0.973);
                 }
             }
         }
         for (k, n) in MOONS_N.into_iter().enumerate() {
             for j in 0..TIMES {
-                push("two-moons", "velocity", n, 64, 4000, j as f64 / TIMES as f64, "error", 0.1 + k as f64);
+                push(
+                    "two-moons",
+                    "velocity",
+                    n,
+                    64,
+                    4000,
+                    j as f64 / TIMES as f64,
+                    fig2::ERROR,
+                    0.1 + k as f64,
+                );
             }
             for step in STEPS {
-                push("two-moons", "velocity", n, 64, step, 0.0, "mean_d1", 0.3 / (k + 1) as f64);
-                push("two-moons", "velocity", n, 64, step, 0.0, "fraction_memorized", 0.8 / (k + 1) as f64);
+                push("two-moons", "velocity", n, 64, step, 0.0, fig2::MEAN_D1, 0.3 / (k + 1) as f64);
+                push(
+                    "two-moons",
+                    "velocity",
+                    n,
+                    64,
+                    step,
+                    0.0,
+                    fig2::FRACTION_MEMORIZED,
+                    0.8 / (k + 1) as f64,
+                );
             }
-            push("two-moons", "velocity", n, 64, 4000, 0.0, "train_to_train_subset", 3.0 / (k + 1) as f64);
-            push("two-moons", "velocity", n, 64, 4000, 0.0, "fd_pixel_test", 2.0 / (k + 1) as f64);
-            push("two-moons", "velocity", n, 64, 4000, 0.0, "energy_test", 0.8 / (k + 1) as f64);
+            push(
+                "two-moons",
+                "velocity",
+                n,
+                64,
+                4000,
+                0.0,
+                fig2::TRAIN_TO_TRAIN_SUBSET,
+                3.0 / (k + 1) as f64,
+            );
+            push("two-moons", "velocity", n, 64, 4000, 0.0, fig2::FD_PIXEL_TEST, 2.0 / (k + 1) as f64);
+            push("two-moons", "velocity", n, 64, 4000, 0.0, fig2::ENERGY_TEST, 0.8 / (k + 1) as f64);
         }
         b.finish().unwrap()
     }
@@ -627,15 +571,20 @@ mod tests {
             // Legend lines may wrap: the text elements joined by spaces hold it.
             assert!(text.contains(label), "no label {label}");
         }
-        // The onset fits, one per output (legend lines may wrap).
-        assert_eq!(text.matches("slope 0.321").count(), 2, "{text}");
+        // The onset fits of the view, one per output (legend lines may wrap).
+        let view = fig2::View::read(&df).unwrap();
+        for output in Param::ALL {
+            let (slope, _) = view.dataset("digits").unwrap().onsets(output).fit.expect("three onsets");
+            let label = format!("{} output: slope {}", output.name(), style::num(slope, 3));
+            assert_eq!(text.matches(&label).count(), 1, "{label} in {text}");
+        }
         assert!(!text.contains("n/a"), "every cell ran");
     }
 
     #[test]
     fn missing_cells_are_shown_as_missing() {
         let skip = |name: &str, n: usize, w: usize, stat: &str| {
-            name == "digits" && n == 100 && w == 32 && stat == "fraction_memorized"
+            name == "digits" && n == 100 && w == 32 && stat == fig2::FRACTION_MEMORIZED
         };
         let el = testing::parse(&render(&table(skip), TITLE, CAPTION).unwrap());
         assert_eq!(el.iter().filter(|e| e.tag == "text" && e.text == "n/a").count(), 1);
@@ -648,7 +597,7 @@ mod tests {
         let err =
             render(&table(|_, _, _, _| false).drop("step").unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("fig2") && err.contains("'step'"), "{err}");
-        for stat in ["error", "mean_d1"] {
+        for stat in [fig2::ERROR, fig2::MEAN_D1] {
             let skip = |name: &str, _: usize, w: usize, s: &str| name == "digits" && w == 256 && s == stat;
             let err = render(&table(skip), TITLE, CAPTION).unwrap_err().to_string();
             assert!(

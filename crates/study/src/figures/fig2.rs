@@ -29,14 +29,21 @@
 //! (`step = 0`): `tau_mem` per `n` (-1 when no checkpoint reached half copies), and per dataset
 //! and output (`n = 0`) the number of onsets (`tau_mem_points`) and, where there are two at
 //! distinct n, the least-squares fit `ln tau_mem = a + b ln n` (`tau_mem_slope`, `tau_mem_r2`).
+//!
+//! [`View`] reads the table once: per dataset ([`DatasetRuns`]), its runs ([`Run`]) with their
+//! checkpoints and last-step statistics; the onsets and their fit ([`DatasetRuns::onsets`]),
+//! the phase diagram ([`DatasetRuns::phase`]) and d1 against the train-to-train distance
+//! ([`Run::relative_d1`]) are its methods. The summary rows, the claims, the key numbers and the
+//! renderer all read it.
 
-use cfm_core::ClosedForm;
+use cfm_core::datasets::ImageShape;
 use cfm_core::datasets::{ImageData, two_moons};
 use cfm_core::metrics::{
     COPY_THRESHOLD, energy_distance, frechet_distance, memorization, train_to_train_sampled,
 };
 use cfm_core::targets::interpolate;
-use cfm_nn::{MlpConfig, ModelConfig, Target, TrainConfig};
+use cfm_core::{ClosedForm, Matrix, Stream};
+use cfm_nn::{MlpConfig, ModelConfig, Target, TrainConfig, TrainedModel};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
@@ -46,7 +53,7 @@ use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{Dataset, LabelledImages, identity, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, least_squares, mean, num, pct, spearman};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, stat_value};
+use crate::table::{Columns, TableBuilder, sorted_unique};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/fig2.svg`).
@@ -420,128 +427,38 @@ impl Figure for Fig2 {
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
         let s = ctx.stream("fig2").derive(&cell.label);
-        // Training subset, held-out set, and the full training split for the reference distance.
-        let (train, test, full, shape, id, evaluator) = match cfg.data {
-            Dataset::Images(images) => {
-                let set = LabelledImages::load(ctx, images)?;
-                let evaluator = Evaluator::new(ctx, &set)?;
-                let train = set.subset(cfg.n)?;
-                (
-                    train,
-                    set.test.clone(),
-                    set.train.clone(),
-                    Some(set.shape),
-                    identity(images, cfg.n),
-                    Some(evaluator),
-                )
-            }
-            Dataset::TwoMoons => {
-                let pool = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
-                let test = two_moons(MOONS_TEST, &mut ctx.stream("data").derive("fig2-two-moons-test"));
-                let train = pool.slice_rows(0, cfg.n);
-                (train, test, pool, None, format!("two-moons pool[0..{}]", cfg.n), None)
-            }
-        };
-        let config = &cfg.train;
-        let (name, output, n, w) = (cfg.data.name(), cfg.param.name(), cfg.n, cfg.width);
-        let mut table = TableBuilder::new(&COLUMNS);
-        let noise = s.derive("noise");
-        let mut last_samples = None;
-        let guard = learned::Guard::of(&train);
-        let model = learned::train_evaluated(
-            ctx,
-            config,
-            &train,
-            shape,
-            &id,
-            &cfg.checkpoints,
-            bar,
-            |step, model| {
-                let samples = learned::sample(&model.field()?, cfg.samples, cfg.sample_steps, &noise)?;
-                guard.samples(&samples, step)?;
-                let mem = memorization(&samples, &train, COPY_THRESHOLD)?;
-                table.push(row![
-                    name,
-                    output,
-                    n,
-                    w,
-                    step,
-                    0.0,
-                    FRACTION_MEMORIZED,
-                    mem.summary.fraction_memorized
-                ]);
-                table.push(row![name, output, n, w, step, 0.0, MEAN_D1, mem.summary.mean_d1]);
-                last_samples = Some(samples);
-                Ok(())
-            },
-        )?;
-        let samples = last_samples.expect("the last checkpoint is the last step");
-        let field = model.field()?;
-        let cf = ClosedForm::new(train.clone())?;
-        for (k, &t) in cfg.times.iter().enumerate() {
-            let (x0, x1) = pairs(&train, cfg.pairs, &s.derive("pairs").derive_index(k as u64));
-            let ts = vec![t; cfg.pairs];
-            let xt = interpolate(&x0, &x1, &ts);
-            let exact = cf.evaluate(&xt, &ts, false)?.velocity;
-            let net = field.evaluate(&xt, &ts)?;
-            let err = exact
-                .iter_rows()
-                .zip(net.iter_rows())
-                .map(|(a, b)| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>())
-                .sum::<f64>()
-                / cfg.pairs as f64;
-            table.push(row![name, output, n, w, config.steps, t, ERROR, err]);
-        }
-        let mut scalar =
-            |stat: &str, v: f64| table.push(row![name, output, n, w, config.steps, 0.0, stat, v]);
-        let mut q = s.derive("train-to-train");
-        scalar(TRAIN_TO_TRAIN_SUBSET, train_to_train_sampled(&train, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
-        match &evaluator {
-            Some(ev) => {
-                let mut q = ctx.stream("fig2").derive(name).derive("train-to-train");
-                scalar(TRAIN_TO_TRAIN_FULL, train_to_train_sampled(&full, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
-                let fd = ev.distances(&samples)?;
-                scalar(FD_FEATURE_TEST, fd.feature_test);
-                scalar(FD_PIXEL_TEST, fd.pixel_test);
-                scalar(CLASSIFIER_ACCURACY, ev.accuracy());
-            }
-            None => {
-                scalar(FD_PIXEL_TEST, frechet_distance(&samples, &test)?);
-                scalar(ENERGY_TEST, energy_distance(&samples, &test)?);
-            }
-        }
-        table.finish()
+        let data = RunData::load(ctx, &cfg)?;
+        let mut rows = Rows::of(&cfg);
+        let (model, samples) = train(ctx, &cfg, &data, &s, &mut rows, bar)?;
+        error_to_closed_form(&cfg, &data.train, &model, &s, &mut rows)?;
+        distances(ctx, &cfg, &data, &samples, &s, &mut rows)?;
+        rows.table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
         let mut out = TableBuilder::new(&COLUMNS);
-        for name in distinct(table, "dataset")? {
-            let width = main_width(table, &name)?;
+        for data in View::read(table)?.datasets {
+            let (name, width) = (data.name.as_str(), data.width as usize);
             for param in Param::ALL {
-                let mut pts = Vec::new();
-                for (n, tau) in onsets(table, &name, param.name(), width)? {
+                let onsets = data.onsets(param);
+                for &(n, tau) in &onsets.taus {
                     out.push(row![
-                        name.clone(),
+                        name,
                         param.name(),
                         n as usize,
-                        width as usize,
+                        width,
                         0u64,
                         0.0,
                         TAU_MEM,
                         tau.unwrap_or(-1.0)
                     ]);
-                    if let Some(tau) = tau {
-                        pts.push((n.ln(), tau.ln()));
-                    }
                 }
-                // The fit's rows only where there is a fit (two onsets at distinct n): the table
-                // holds no NaN.
-                let (_, slope, r2) = least_squares(&pts);
-                let mut summary = vec![(TAU_MEM_POINTS, pts.len() as f64)];
-                if slope.is_finite() {
+                // The fit's rows only where there is a fit: the table holds no NaN.
+                let mut summary = vec![(TAU_MEM_POINTS, onsets.points as f64)];
+                if let Some((slope, r2)) = onsets.fit {
                     summary.extend([(TAU_MEM_SLOPE, slope), (TAU_MEM_R2, r2)]);
                 }
                 for (stat, v) in summary {
-                    out.push(row![name.clone(), param.name(), 0usize, width as usize, 0u64, 0.0, stat, v]);
+                    out.push(row![name, param.name(), 0usize, width, 0u64, 0.0, stat, v]);
                 }
             }
         }
@@ -601,125 +518,500 @@ impl Figure for Fig2 {
             "Memorization onset (first checkpoint with >= 50% copies)",
             &["dataset", "output", "tau_mem by n", "slope of ln tau_mem in ln n (R^2, points)"],
         );
-        for name in distinct(df, "dataset")? {
-            let width = main_width(df, &name)?;
-            let moons = name == Dataset::TwoMoons.name();
+        for data in View::read(df)?.datasets {
             for param in Param::ALL {
-                let rows = of_run(df, &name, param.name(), width)?;
-                for n in sizes(&rows)? {
-                    let r = filter_near(&rows, "n", n)?;
-                    let last = last_step(&r)?;
-                    let at_end = filter_near(&r, "step", last)?;
-                    let err = f64s(&filter_eq(&at_end, "statistic", ERROR)?, "value")?;
-                    let fd = stat_value(&at_end, if moons { FD_PIXEL_TEST } else { FD_FEATURE_TEST })?;
-                    let base =
-                        stat_value(&at_end, if moons { TRAIN_TO_TRAIN_SUBSET } else { TRAIN_TO_TRAIN_FULL })?;
+                for run in data.main(param) {
+                    let fd = if data.is_two_moons() { run.fd_pixel_test } else { run.fd_feature_test };
                     end.rows.push(vec![
-                        name.clone(),
+                        data.name.clone(),
                         param.name().into(),
-                        num(n, 5),
-                        num(last, 5),
-                        num(mean(&err), 3),
-                        num(fd, 3),
-                        num(stat_value(&at_end, MEAN_D1)? / base, 2),
-                        pct(stat_value(&at_end, FRACTION_MEMORIZED)?),
+                        num(run.n, 5),
+                        num(run.last_step(), 5),
+                        num(run.mean_error(), 3),
+                        num(fd.unwrap_or(f64::NAN), 3),
+                        num(run.relative_d1_at_end(), 2),
+                        pct(run.copies_at_end().unwrap_or(f64::NAN)),
                     ]);
                 }
-                let taus: Vec<String> = onsets(df, &name, param.name(), width)?
-                    .into_iter()
+                let onsets = data.onsets(param);
+                let taus: Vec<String> = onsets
+                    .taus
+                    .iter()
                     .map(|(n, t)| format!("{n}: {}", t.map_or("-".into(), |t| num(t, 5))))
                     .collect();
-                let all = filter_near(
-                    &filter_eq(&filter_eq(df, "dataset", &name)?, "output", param.name())?,
-                    "n",
-                    0.0,
-                )?;
-                let has =
-                    |stat: &str| -> Result<bool> { Ok(filter_eq(&all, "statistic", stat)?.height() > 0) };
-                let fit_txt = if has(TAU_MEM_SLOPE)? {
-                    format!(
-                        "{} (R^2 {}, {} points)",
-                        num(stat_value(&all, TAU_MEM_SLOPE)?, 3),
-                        num(stat_value(&all, TAU_MEM_R2)?, 3),
-                        stat_value(&all, TAU_MEM_POINTS)?
-                    )
-                } else if has(TAU_MEM_POINTS)? {
-                    format!("- ({} onsets: a fit needs two)", stat_value(&all, TAU_MEM_POINTS)?)
-                } else {
-                    "-".to_string()
+                let fit = match onsets.fit {
+                    Some((slope, r2)) => {
+                        format!("{} (R^2 {}, {} points)", num(slope, 3), num(r2, 3), onsets.points)
+                    }
+                    None => format!("- ({} onsets: a fit needs two)", onsets.points),
                 };
-                onset.rows.push(vec![name.clone(), param.name().into(), taus.join(", "), fit_txt]);
+                onset.rows.push(vec![data.name.clone(), param.name().into(), taus.join(", "), fit]);
             }
         }
         Ok(vec![end, onset])
     }
 }
 
-/// The main width of `dataset`'s runs: the largest (the phase diagram's others are narrower).
-pub fn main_width(df: &DataFrame, dataset: &str) -> Result<f64> {
-    let w = f64s(&filter_eq(df, "dataset", dataset)?, "width")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
-    if w.is_finite() { Ok(w) } else { Err(Error::invalid(format!("fig2: no {dataset} rows"))) }
+/// What a run reads: its training subset, the held-out set, the whole training split (for the
+/// train-to-train distance), and for images their shape and the feature classifier.
+struct RunData {
+    train: Matrix,
+    test: Matrix,
+    full: Matrix,
+    shape: Option<ImageShape>,
+    /// The subset's identity in the model cache.
+    id: String,
+    evaluator: Option<Evaluator>,
 }
 
-/// The rows of the runs of `dataset` with `output` at `width`.
-pub fn of_run(df: &DataFrame, dataset: &str, output: &str, width: f64) -> Result<DataFrame> {
-    filter_near(&filter_eq(&filter_eq(df, "dataset", dataset)?, "output", output)?, "width", width)
-}
-
-/// The subset sizes of `rows` (runs, not summary rows), increasing.
-pub fn sizes(rows: &DataFrame) -> Result<Vec<f64>> {
-    let mut n: Vec<f64> = f64s(&filter_eq(rows, "statistic", MEAN_D1)?, "n")?;
-    n.sort_by(f64::total_cmp);
-    n.dedup();
-    Ok(n)
-}
-
-/// The last step of `rows` (one run).
-pub fn last_step(rows: &DataFrame) -> Result<f64> {
-    let s =
-        f64s(&filter_eq(rows, "statistic", MEAN_D1)?, "step")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
-    if s.is_finite() { Ok(s) } else { Err(Error::invalid("fig2: a run without checkpoints")) }
-}
-
-/// `(step, value)` of `statistic` at the checkpoints of run `n`, by step.
-pub fn curve(rows: &DataFrame, n: f64, statistic: &str) -> Result<Vec<(f64, f64)>> {
-    let r = filter_eq(&filter_near(rows, "n", n)?, "statistic", statistic)?;
-    let mut pts: Vec<(f64, f64)> = f64s(&r, "step")?.into_iter().zip(f64s(&r, "value")?).collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-    Ok(pts)
-}
-
-/// Per subset size of `dataset`'s `output` runs at `width`: the memorization onset, the first
-/// checkpoint with at least [`ONSET`] copies (`None` within the budget).
-pub fn onsets(df: &DataFrame, dataset: &str, output: &str, width: f64) -> Result<Vec<(f64, Option<f64>)>> {
-    let rows = of_run(df, dataset, output, width)?;
-    sizes(&rows)?
-        .into_iter()
-        .map(|n| {
-            Ok((n, curve(&rows, n, FRACTION_MEMORIZED)?.into_iter().find(|p| p.1 >= ONSET).map(|p| p.0)))
+impl RunData {
+    fn load(ctx: &Context, cfg: &CellConfig) -> Result<RunData> {
+        Ok(match cfg.data {
+            Dataset::Images(images) => {
+                let set = LabelledImages::load(ctx, images)?;
+                let evaluator = Evaluator::new(ctx, &set)?;
+                RunData {
+                    train: set.subset(cfg.n)?,
+                    test: set.test.clone(),
+                    full: set.train.clone(),
+                    shape: Some(set.shape),
+                    id: identity(images, cfg.n),
+                    evaluator: Some(evaluator),
+                }
+            }
+            Dataset::TwoMoons => {
+                let full = two_moons(MOONS_POOL, &mut ctx.stream("data").derive("fig2-two-moons"));
+                RunData {
+                    train: full.slice_rows(0, cfg.n),
+                    test: two_moons(MOONS_TEST, &mut ctx.stream("data").derive("fig2-two-moons-test")),
+                    full,
+                    shape: None,
+                    id: format!("two-moons pool[0..{}]", cfg.n),
+                    evaluator: None,
+                }
+            }
         })
-        .collect()
+    }
 }
 
-/// The error curve `(t, error)` of the deciding runs of `dataset` (main width) for subset size `n`.
-pub fn error_curve(df: &DataFrame, dataset: &str, n: f64) -> Result<Vec<(f64, f64)>> {
-    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
-    let r = filter_eq(&filter_near(&rows, "n", n)?, "statistic", ERROR)?;
-    Ok(f64s(&r, "t")?.into_iter().zip(f64s(&r, "value")?).collect())
+/// A run's rows of the table, all with its dataset, output, n and width.
+struct Rows {
+    table: TableBuilder,
+    name: &'static str,
+    output: &'static str,
+    n: usize,
+    width: usize,
+    /// The last step, where the error and the distances are measured.
+    last: u64,
 }
 
-/// `(n, value)` of `statistic` at the last step of each deciding run of `dataset`, by `n`.
-fn at_end(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f64)>> {
-    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
-    sizes(&rows)?
-        .into_iter()
-        .map(|n| {
-            let c = curve(&rows, n, statistic)?;
-            c.last()
-                .map(|p| (n, p.1))
-                .ok_or_else(|| Error::invalid(format!("fig2: no {statistic} rows for n = {n}")))
-        })
-        .collect()
+impl Rows {
+    fn of(cfg: &CellConfig) -> Rows {
+        let (name, output, n, width) = (cfg.data.name(), cfg.param.name(), cfg.n, cfg.width);
+        Rows { table: TableBuilder::new(&COLUMNS), name, output, n, width, last: cfg.train.steps }
+    }
+
+    fn push(&mut self, step: u64, t: f64, statistic: &str, value: f64) {
+        let (name, output, n, width) = (self.name, self.output, self.n, self.width);
+        self.table.push(row![name, output, n, width, step, t, statistic, value]);
+    }
+
+    /// A statistic of the last step.
+    fn at_end(&mut self, statistic: &str, value: f64) {
+        self.push(self.last, 0.0, statistic, value);
+    }
+}
+
+/// Trains the run's network, and at each checkpoint samples it and measures memorization (the
+/// fraction of copies and the mean distance d1). Returns the model and the last step's samples.
+fn train(
+    ctx: &Context,
+    cfg: &CellConfig,
+    data: &RunData,
+    s: &Stream,
+    rows: &mut Rows,
+    bar: &ProgressBar,
+) -> Result<(TrainedModel, Matrix)> {
+    let noise = s.derive("noise");
+    let guard = learned::Guard::of(&data.train);
+    let mut last_samples = None;
+    let model = learned::train_evaluated(
+        ctx,
+        &cfg.train,
+        &data.train,
+        data.shape,
+        &data.id,
+        &cfg.checkpoints,
+        bar,
+        |step, model| {
+            let samples = learned::sample(&model.field()?, cfg.samples, cfg.sample_steps, &noise)?;
+            guard.samples(&samples, step)?;
+            let mem = memorization(&samples, &data.train, COPY_THRESHOLD)?;
+            rows.push(step, 0.0, FRACTION_MEMORIZED, mem.summary.fraction_memorized);
+            rows.push(step, 0.0, MEAN_D1, mem.summary.mean_d1);
+            last_samples = Some(samples);
+            Ok(())
+        },
+    )?;
+    Ok((model, last_samples.expect("the last checkpoint is the last step")))
+}
+
+/// `E ||u_theta(x_t, t) - u*(x_t, t)||^2` at each time, over pairs `(x0, x1)` of the subset,
+/// `u*` the closed form over the subset.
+fn error_to_closed_form(
+    cfg: &CellConfig,
+    train: &Matrix,
+    model: &TrainedModel,
+    s: &Stream,
+    rows: &mut Rows,
+) -> Result<()> {
+    let field = model.field()?;
+    let cf = ClosedForm::new(train.clone())?;
+    for (k, &t) in cfg.times.iter().enumerate() {
+        let (x0, x1) = pairs(train, cfg.pairs, &s.derive("pairs").derive_index(k as u64));
+        let ts = vec![t; cfg.pairs];
+        let xt = interpolate(&x0, &x1, &ts);
+        let exact = cf.evaluate(&xt, &ts, false)?.velocity;
+        let net = field.evaluate(&xt, &ts)?;
+        let err = exact
+            .iter_rows()
+            .zip(net.iter_rows())
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>())
+            .sum::<f64>()
+            / cfg.pairs as f64;
+        rows.push(rows.last, t, ERROR, err);
+    }
+    Ok(())
+}
+
+/// The train-to-train distances, and the distances of the last step's samples to the held-out
+/// set: Fréchet in the classifier's features and in pixels (images), Fréchet and energy
+/// (two-moons).
+fn distances(
+    ctx: &Context,
+    cfg: &CellConfig,
+    data: &RunData,
+    samples: &Matrix,
+    s: &Stream,
+    rows: &mut Rows,
+) -> Result<()> {
+    let mut q = s.derive("train-to-train");
+    rows.at_end(TRAIN_TO_TRAIN_SUBSET, train_to_train_sampled(&data.train, TRAIN_TO_TRAIN_QUERIES, &mut q)?);
+    match &data.evaluator {
+        Some(ev) => {
+            let mut q = ctx.stream("fig2").derive(cfg.data.name()).derive("train-to-train");
+            rows.at_end(
+                TRAIN_TO_TRAIN_FULL,
+                train_to_train_sampled(&data.full, TRAIN_TO_TRAIN_QUERIES, &mut q)?,
+            );
+            let fd = ev.distances(samples)?;
+            rows.at_end(FD_FEATURE_TEST, fd.feature_test);
+            rows.at_end(FD_PIXEL_TEST, fd.pixel_test);
+            rows.at_end(CLASSIFIER_ACCURACY, ev.accuracy());
+        }
+        None => {
+            rows.at_end(FD_PIXEL_TEST, frechet_distance(samples, &data.test)?);
+            rows.at_end(ENERGY_TEST, energy_distance(samples, &data.test)?);
+        }
+    }
+    Ok(())
+}
+
+/// The statistics of the summary rows, which [`View::read`] leaves out: the view computes them
+/// ([`DatasetRuns::onsets`]).
+const SUMMARY: [&str; 4] = [TAU_MEM, TAU_MEM_SLOPE, TAU_MEM_R2, TAU_MEM_POINTS];
+
+/// Fig. 2's table read once ([`View::read`]): per dataset, its training runs. The claims, the
+/// key numbers, the summary rows and the renderer read it, and every number two of them need is
+/// a method here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The datasets, in table order.
+    pub datasets: Vec<DatasetRuns>,
+}
+
+/// One dataset's runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetRuns {
+    /// Its name in the table.
+    pub name: String,
+    /// The main width: the largest (the phase diagram's others are narrower).
+    pub width: f64,
+    /// Every run (output x n x width), in table order.
+    pub runs: Vec<Run>,
+}
+
+/// One training run: a network of one width and output trained on the first `n` points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The parameterization.
+    pub output: Param,
+    /// Training-set size.
+    pub n: f64,
+    /// Network width.
+    pub width: f64,
+    /// Fraction of samples that are copies, `(step, fraction)` by step.
+    pub copies: Vec<(f64, f64)>,
+    /// Mean distance `d1` of the samples to their nearest training point, `(step, d1)` by step.
+    pub d1: Vec<(f64, f64)>,
+    /// `E ||u_theta - u*||^2` at the last step, `(t, error)` by t.
+    pub errors: Vec<(f64, f64)>,
+    /// Mean distance of a training point to its nearest other, over the subset.
+    pub train_to_train_subset: Option<f64>,
+    /// The same over the whole training split (images).
+    pub train_to_train_full: Option<f64>,
+    /// Fréchet distance of the last step's samples to the test set, classifier features (images).
+    pub fd_feature_test: Option<f64>,
+    /// The same in data space.
+    pub fd_pixel_test: Option<f64>,
+    /// Energy distance of the last step's samples to held-out points (two-moons).
+    pub energy_test: Option<f64>,
+    /// Test accuracy of the feature classifier (images).
+    pub classifier_accuracy: Option<f64>,
+}
+
+/// A dataset's memorization onsets for one output: per subset size (increasing) the first
+/// checkpoint with at least [`ONSET`] copies (`None` within the budget), and the fit
+/// `ln tau_mem = a + b ln n` where there are onsets at two distinct n.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Onsets {
+    /// `(n, tau_mem)`.
+    pub taus: Vec<(f64, Option<f64>)>,
+    /// The number of onsets (the fit's points).
+    pub points: usize,
+    /// Slope and `R^2` of the fit.
+    pub fit: Option<(f64, f64)>,
+}
+
+/// The phase diagram of one dataset: the fraction of copies at the last checkpoint per
+/// `(n, width)`, velocity output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    /// Subset sizes, increasing.
+    pub ns: Vec<f64>,
+    /// Widths, increasing.
+    pub widths: Vec<f64>,
+    /// Per width and n, where the table has it.
+    pub cells: Vec<Vec<Option<f64>>>,
+}
+
+impl View {
+    /// Reads fig2's table: every run's rows (the summary rows are derived, and left out). Every
+    /// dataset must have error and mean-d1 rows of the velocity output at its main width.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let c = Columns::new(ID, df, &COLUMNS)?;
+        let (names, outputs, ns) = (c.text("dataset")?, c.text("output")?, c.num("n")?);
+        let (widths, steps, ts) = (c.num("width")?, c.num("step")?, c.num("t")?);
+        let (stats, values) = (c.text("statistic")?, c.num("value")?);
+        let mut datasets: Vec<DatasetRuns> = Vec::new();
+        for i in 0..names.len() {
+            if SUMMARY.contains(&stats[i].as_str()) {
+                continue;
+            }
+            let output = Param::parse(&outputs[i])
+                .ok_or_else(|| c.malformed(format!("unknown output '{}'", outputs[i])))?;
+            let k = match datasets.iter().position(|d| d.name == names[i]) {
+                Some(k) => k,
+                None => {
+                    datasets.push(DatasetRuns {
+                        name: names[i].clone(),
+                        width: f64::NEG_INFINITY,
+                        runs: Vec::new(),
+                    });
+                    datasets.len() - 1
+                }
+            };
+            let data = &mut datasets[k];
+            data.width = data.width.max(widths[i]);
+            let r = match data
+                .runs
+                .iter()
+                .position(|r| r.output == output && r.n == ns[i] && r.width == widths[i])
+            {
+                Some(r) => r,
+                None => {
+                    data.runs.push(Run::new(output, ns[i], widths[i]));
+                    data.runs.len() - 1
+                }
+            };
+            let run = &mut data.runs[r];
+            let v = Some(values[i]);
+            match stats[i].as_str() {
+                FRACTION_MEMORIZED => run.copies.push((steps[i], values[i])),
+                MEAN_D1 => run.d1.push((steps[i], values[i])),
+                ERROR => run.errors.push((ts[i], values[i])),
+                TRAIN_TO_TRAIN_SUBSET => run.train_to_train_subset = run.train_to_train_subset.or(v),
+                TRAIN_TO_TRAIN_FULL => run.train_to_train_full = run.train_to_train_full.or(v),
+                FD_FEATURE_TEST => run.fd_feature_test = run.fd_feature_test.or(v),
+                FD_PIXEL_TEST => run.fd_pixel_test = run.fd_pixel_test.or(v),
+                ENERGY_TEST => run.energy_test = run.energy_test.or(v),
+                CLASSIFIER_ACCURACY => run.classifier_accuracy = run.classifier_accuracy.or(v),
+                other => return Err(c.malformed(format!("unknown statistic '{other}'"))),
+            }
+        }
+        for data in &mut datasets {
+            for run in &mut data.runs {
+                run.copies.sort_by(|a, b| a.0.total_cmp(&b.0));
+                run.d1.sort_by(|a, b| a.0.total_cmp(&b.0));
+                run.errors.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            let deciding = || data.runs.iter().filter(|r| r.output == DECIDING && r.width == data.width);
+            for (stat, has) in [(ERROR, Run::has_errors as fn(&Run) -> bool), (MEAN_D1, Run::has_checkpoints)]
+            {
+                if !deciding().any(has) {
+                    return Err(c.malformed(format!(
+                        "dataset '{}' has no '{stat}' rows of the {} output at width {}",
+                        data.name,
+                        DECIDING.name(),
+                        data.width
+                    )));
+                }
+            }
+        }
+        Ok(View { datasets })
+    }
+
+    /// The runs of dataset `name`.
+    pub fn dataset(&self, name: &str) -> Result<&DatasetRuns> {
+        self.datasets
+            .iter()
+            .find(|d| d.name == name)
+            .ok_or_else(|| Error::malformed(ID, format!("no {name} rows")))
+    }
+}
+
+impl Run {
+    fn new(output: Param, n: f64, width: f64) -> Run {
+        Run {
+            output,
+            n,
+            width,
+            copies: Vec::new(),
+            d1: Vec::new(),
+            errors: Vec::new(),
+            train_to_train_subset: None,
+            train_to_train_full: None,
+            fd_feature_test: None,
+            fd_pixel_test: None,
+            energy_test: None,
+            classifier_accuracy: None,
+        }
+    }
+
+    fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
+    }
+
+    fn has_checkpoints(&self) -> bool {
+        !self.d1.is_empty()
+    }
+
+    /// The last checkpoint's step (NaN for a run without checkpoints).
+    pub fn last_step(&self) -> f64 {
+        self.d1.last().map_or(f64::NAN, |p| p.0)
+    }
+
+    /// The fraction of copies at the last checkpoint.
+    pub fn copies_at_end(&self) -> Option<f64> {
+        self.copies.last().map(|p| p.1)
+    }
+
+    /// The mean distance d1 at the last checkpoint.
+    pub fn d1_at_end(&self) -> Option<f64> {
+        self.d1.last().map(|p| p.1)
+    }
+
+    /// The train-to-train distance that d1 is read against: the whole split's (images), else
+    /// the subset's (two-moons).
+    pub fn train_to_train(&self) -> Option<f64> {
+        self.train_to_train_full.or(self.train_to_train_subset)
+    }
+
+    /// `(step, d1 / train-to-train)` per checkpoint (none without a positive train-to-train).
+    pub fn relative_d1(&self) -> Vec<(f64, f64)> {
+        match self.train_to_train().filter(|b| *b > 0.0) {
+            Some(b) => self.d1.iter().map(|&(s, v)| (s, v / b)).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// d1 over the train-to-train distance at the last checkpoint (NaN where either is missing).
+    pub fn relative_d1_at_end(&self) -> f64 {
+        self.d1_at_end().unwrap_or(f64::NAN) / self.train_to_train().unwrap_or(f64::NAN)
+    }
+
+    /// The error averaged over t.
+    pub fn mean_error(&self) -> f64 {
+        mean(&self.errors.iter().map(|p| p.1).collect::<Vec<_>>())
+    }
+
+    /// The memorization onset: the first checkpoint with at least [`ONSET`] copies.
+    pub fn onset(&self) -> Option<f64> {
+        self.copies.iter().find(|p| p.1 >= ONSET).map(|p| p.0)
+    }
+}
+
+impl DatasetRuns {
+    /// Whether these are the two-moons runs.
+    pub fn is_two_moons(&self) -> bool {
+        self.name == Dataset::TwoMoons.name()
+    }
+
+    /// The runs of `output` at the main width that have checkpoints, by increasing n.
+    pub fn main(&self, output: Param) -> impl Iterator<Item = &Run> {
+        let mut runs: Vec<&Run> = self
+            .runs
+            .iter()
+            .filter(|r| r.output == output && r.width == self.width && r.has_checkpoints())
+            .collect();
+        runs.sort_by(|a, b| a.n.total_cmp(&b.n));
+        runs.into_iter()
+    }
+
+    /// The run of `output` at the main width on `n` points.
+    pub fn main_run(&self, output: Param, n: f64) -> Option<&Run> {
+        self.main(output).find(|r| r.n == n)
+    }
+
+    /// The subset sizes of the deciding output's main runs, increasing.
+    pub fn sizes(&self) -> Vec<f64> {
+        self.main(DECIDING).map(|r| r.n).collect()
+    }
+
+    /// The memorization onsets of `output`'s main runs, and their fit in log-log.
+    pub fn onsets(&self, output: Param) -> Onsets {
+        let taus: Vec<(f64, Option<f64>)> = self.main(output).map(|r| (r.n, r.onset())).collect();
+        let pts: Vec<(f64, f64)> = taus.iter().filter_map(|&(n, t)| t.map(|t| (n.ln(), t.ln()))).collect();
+        let (_, slope, r2) = least_squares(&pts);
+        Onsets { taus, points: pts.len(), fit: slope.is_finite().then_some((slope, r2)) }
+    }
+
+    /// The classifier's test accuracy (images).
+    pub fn classifier_accuracy(&self) -> Option<f64> {
+        self.main(DECIDING).find_map(|r| r.classifier_accuracy)
+    }
+
+    /// The phase diagram, when the velocity output ran at several widths.
+    pub fn phase(&self) -> Option<Phase> {
+        let runs: Vec<&Run> =
+            self.runs.iter().filter(|r| r.output == Param::Velocity && !r.copies.is_empty()).collect();
+        let widths = sorted_unique(runs.iter().map(|r| r.width));
+        if widths.len() < 2 {
+            return None;
+        }
+        let ns = sorted_unique(runs.iter().map(|r| r.n));
+        let cell =
+            |w: f64, n: f64| runs.iter().find(|r| r.width == w && r.n == n).and_then(|r| r.copies_at_end());
+        let cells = widths.iter().map(|&w| ns.iter().map(|&n| cell(w, n)).collect()).collect();
+        Some(Phase { ns, widths, cells })
+    }
+}
+
+impl Phase {
+    /// Whether some cell is missing.
+    pub fn missing(&self) -> bool {
+        self.cells.iter().flatten().any(Option::is_none)
+    }
 }
 
 /// C5 on the dataset's own clock: the time-averaged error `E ||u_theta - u*||^2` grows with n
@@ -729,22 +1021,20 @@ fn at_end(df: &DataFrame, dataset: &str, statistic: &str) -> Result<Vec<(f64, f6
 /// (measured by `collapse`, [`super::collapse::collapse_time`]) or at t >= 0.9. The raw error's
 /// peak over t <= 0.9 is reported beside it.
 fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
-    let df = &e.table;
     let (t_star, t_pred) = super::collapse::collapse_time(e.other(super::collapse::ID)?, dataset)?;
-    let rows = of_run(df, dataset, DECIDING.name(), main_width(df, dataset)?)?;
-    let ns = sizes(&rows)?;
-    let means: Vec<f64> = ns
-        .iter()
-        .map(|&n| error_curve(df, dataset, n).map(|c| mean(&c.iter().map(|p| p.1).collect::<Vec<_>>())))
-        .collect::<Result<_>>()?;
-    let max_n = *ns.last().ok_or_else(|| Error::invalid(format!("fig2: no {dataset} runs")))?;
+    let view = View::read(&e.table)?;
+    let runs: Vec<&Run> = view.dataset(dataset)?.main(DECIDING).collect();
+    let ns: Vec<f64> = runs.iter().map(|r| r.n).collect();
+    let means: Vec<f64> = runs.iter().map(|r| r.mean_error()).collect();
+    let largest = runs.last().ok_or_else(|| Error::malformed(ID, format!("no {dataset} runs")))?;
     let rho = spearman(&ns, &means);
-    let curve = error_curve(df, dataset, max_n)?;
     let argmax = |pts: &mut dyn Iterator<Item = (f64, f64)>| {
         pts.fold((f64::NAN, f64::NEG_INFINITY), |b, p| if p.1 > b.1 { p } else { b }).0
     };
+    let curve = &largest.errors;
     let raw_peak = argmax(&mut curve.iter().copied().filter(|p| p.0 <= 0.9));
     let weighted_peak = argmax(&mut curve.iter().map(|&(t, v)| (t, (1.0 - t).powi(2) * v)));
+    let max_n = largest.n;
     Ok(Measured::new(
         format!(
             "{dataset}, {} output: Spearman(n, time-averaged error) = {rho:.2}; for n = {max_n}, the \
@@ -764,36 +1054,136 @@ fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
 
 /// C6: copies at the smallest n, novel samples at the largest, at the end of the budget.
 fn c6(e: &Evidence, dataset: &str) -> Result<Measured> {
-    let df = &e.table;
-    let d1 = at_end(df, dataset, MEAN_D1)?;
-    let frac = at_end(df, dataset, FRACTION_MEMORIZED)?;
-    let base = stat_value(&filter_eq(df, "dataset", dataset)?, TRAIN_TO_TRAIN_FULL)?;
-    let (Some(small), Some(large)) = (d1.first().copied(), d1.last().copied()) else {
-        return Err(Error::invalid("no mean_d1 rows"));
+    let view = View::read(&e.table)?;
+    let runs: Vec<&Run> = view.dataset(dataset)?.main(DECIDING).collect();
+    let (Some(small), Some(large)) = (runs.first(), runs.last()) else {
+        return Err(Error::malformed(ID, format!("no {dataset} runs")));
     };
-    let frac_small = frac.first().map_or(f64::NAN, |p| p.1);
-    let transition = frac.iter().find(|p| p.1 < 0.5).map_or("none".to_string(), |p| format!("n = {}", p.0));
+    let copies = small.copies_at_end().unwrap_or(f64::NAN);
+    let (d1_small, d1_large) = (small.relative_d1_at_end(), large.relative_d1_at_end());
+    let transition = runs
+        .iter()
+        .find(|r| r.copies_at_end().is_some_and(|f| f < 0.5))
+        .map_or("none".to_string(), |r| format!("n = {}", r.n));
     Ok(Measured::new(
         format!(
-            "{dataset}, {} output, end of the budget: n = {}: {:.0}% copies, mean d1 = {:.2} x train-to-train; n = {}: \
-             mean d1 = {:.2} x train-to-train; copies first below 50% at {transition} (paper: ~3000 on CIFAR-10)",
+            "{dataset}, {} output, end of the budget: n = {}: {:.0}% copies, mean d1 = {d1_small:.2} x train-to-train; \
+             n = {}: mean d1 = {d1_large:.2} x train-to-train; copies first below 50% at {transition} (paper: ~3000 \
+             on CIFAR-10)",
             DECIDING.name(),
-            small.0,
-            100.0 * frac_small,
-            small.1 / base,
-            large.0,
-            large.1 / base
+            small.n,
+            100.0 * copies,
+            large.n,
         ),
         format!(
-            "n = {}: {:.0}% copies (needs >= 90%), d1 = {:.2} x train-to-train (needs <= 0.2); n = {}: d1 = {:.2} x \
-             (needs >= 0.5)",
-            small.0,
-            100.0 * frac_small,
-            small.1 / base,
-            large.0,
-            large.1 / base
+            "n = {}: {:.0}% copies (needs >= 90%), d1 = {d1_small:.2} x train-to-train (needs <= 0.2); n = {}: d1 = \
+             {d1_large:.2} x (needs >= 0.5)",
+            small.n,
+            100.0 * copies,
+            large.n,
         ),
         "smallest n: >= 90% copies and mean d1 <= 0.2 x train-to-train; largest n: mean d1 >= 0.5 x train-to-train",
-        frac_small >= 0.9 && small.1 <= 0.2 * base && large.1 >= 0.5 * base,
+        copies >= 0.9 && d1_small <= 0.2 && d1_large >= 0.5,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two-moons runs at width 64, both outputs, n = 10 and 100, checkpoints at 100 and 1000
+    /// (copies 0.2 then 0.6 for n = 10, 0.1 then 0.3 for n = 100), each with its own subset
+    /// train-to-train distance; digits' velocity run at widths 32 and 128; one summary row.
+    fn table() -> DataFrame {
+        let mut b = TableBuilder::new(&COLUMNS);
+        let moons = Dataset::TwoMoons.name();
+        for (o, p) in Param::ALL.into_iter().enumerate() {
+            for (k, n) in [10usize, 100].into_iter().enumerate() {
+                let copies = [[0.2, 0.6], [0.1, 0.3]][k];
+                for (j, step) in [1000u64, 100].into_iter().enumerate() {
+                    b.push(row![moons, p.name(), n, 64usize, step, 0.0, FRACTION_MEMORIZED, copies[1 - j]]);
+                    b.push(row![moons, p.name(), n, 64usize, step, 0.0, MEAN_D1, 1.0 + j as f64]);
+                }
+                b.push(row![moons, p.name(), n, 64usize, 1000u64, 0.5, ERROR, 2.0 * n as f64]);
+                b.push(row![moons, p.name(), n, 64usize, 1000u64, 0.1, ERROR, n as f64]);
+                b.push(row![
+                    moons,
+                    p.name(),
+                    n,
+                    64usize,
+                    1000u64,
+                    0.0,
+                    TRAIN_TO_TRAIN_SUBSET,
+                    2.0 + o as f64
+                ]);
+            }
+        }
+        b.push(row![moons, "velocity", 10usize, 64usize, 0u64, 0.0, TAU_MEM, 7.0]);
+        for w in [32usize, 128] {
+            b.push(row!["digits", "velocity", 10usize, w, 500u64, 0.0, FRACTION_MEMORIZED, w as f64 / 256.0]);
+            b.push(row!["digits", "velocity", 10usize, w, 500u64, 0.0, MEAN_D1, 1.0]);
+            b.push(row!["digits", "velocity", 10usize, w, 500u64, 0.5, ERROR, 1.0]);
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn the_view_groups_runs_orders_checkpoints_and_derives_onsets_and_the_phase_diagram() {
+        let view = View::read(&table()).unwrap();
+        let moons = view.dataset(Dataset::TwoMoons.name()).unwrap();
+        assert_eq!((moons.width, moons.runs.len(), moons.sizes()), (64.0, 4, vec![10.0, 100.0]));
+        let run = moons.main_run(Param::X1, 10.0).unwrap();
+        assert_eq!(run.copies, vec![(100.0, 0.2), (1000.0, 0.6)], "by step");
+        assert_eq!(run.errors, vec![(0.1, 10.0), (0.5, 20.0)], "by t");
+        assert_eq!((run.last_step(), run.copies_at_end(), run.mean_error()), (1000.0, Some(0.6), 15.0));
+        // d1 is read against the run's own train-to-train distance (the x1 runs': 3).
+        assert_eq!(run.relative_d1(), vec![(100.0, 2.0 / 3.0), (1000.0, 1.0 / 3.0)]);
+        assert_eq!(run.relative_d1_at_end(), 1.0 / 3.0);
+        // The onset comes from the checkpoints, not the summary rows: n = 10 at step 1000 only.
+        let onsets = moons.onsets(Param::Velocity);
+        assert_eq!(
+            (onsets.taus, onsets.points, onsets.fit),
+            (vec![(10.0, Some(1000.0)), (100.0, None)], 1, None)
+        );
+        assert!(moons.phase().is_none(), "one width");
+        let digits = view.dataset("digits").unwrap();
+        let phase = digits.phase().unwrap();
+        assert_eq!(
+            (phase.widths, phase.ns, phase.cells),
+            (vec![32.0, 128.0], vec![10.0], vec![vec![Some(0.125)], vec![Some(0.5)]])
+        );
+    }
+
+    #[test]
+    fn the_summary_rows_are_the_views_onsets_and_fit() {
+        let mut b = TableBuilder::new(&COLUMNS);
+        for (n, tau) in [(10usize, 100u64), (100, 1000), (1000, 10_000)] {
+            for step in [tau / 2, tau] {
+                let copies = if step == tau { ONSET } else { 0.0 };
+                b.push(row!["digits", "velocity", n, 64usize, step, 0.0, FRACTION_MEMORIZED, copies]);
+                b.push(row!["digits", "velocity", n, 64usize, step, 0.0, MEAN_D1, 1.0]);
+            }
+            b.push(row!["digits", "velocity", n, 64usize, tau, 0.5, ERROR, 1.0]);
+        }
+        let summary = Fig2.summarize(&b.finish().unwrap()).unwrap().unwrap();
+        let stat = |s: &str| {
+            crate::table::stat_value(&crate::table::filter_eq(&summary, "output", "velocity").unwrap(), s)
+                .unwrap()
+        };
+        assert!((stat(TAU_MEM_SLOPE) - 1.0).abs() < 1e-12 && (stat(TAU_MEM_R2) - 1.0).abs() < 1e-12);
+        assert_eq!((stat(TAU_MEM), stat(TAU_MEM_POINTS)), (100.0, 3.0));
+    }
+
+    #[test]
+    fn a_dataset_without_deciding_runs_at_its_main_width_is_named() {
+        let mut b = TableBuilder::new(&COLUMNS);
+        b.push(row!["digits", "velocity", 10usize, 32usize, 500u64, 0.0, MEAN_D1, 1.0]);
+        b.push(row!["digits", "velocity", 10usize, 32usize, 500u64, 0.5, ERROR, 1.0]);
+        b.push(row!["digits", "x1", 10usize, 64usize, 500u64, 0.0, MEAN_D1, 1.0]);
+        let err = View::read(&b.finish().unwrap()).unwrap_err().to_string();
+        assert!(
+            err.contains("dataset 'digits' has no 'error' rows of the velocity output at width 64"),
+            "{err}"
+        );
+    }
 }
