@@ -2,6 +2,7 @@
 //!
 //! One SVG renderer per figure of the study: a figure's results table (the tidy polars
 //! DataFrame that `cfm-study` writes to `figures/data/<id>.csv`) in, SVG text out. A renderer
+//! reads the table only through its figure's typed view (`cfm_study::figures::<id>::View`), and
 //! only presents: it bins, chooses ranges, colours and layout, and never recomputes a result.
 //!
 //! Every figure shares one frame (module `canvas`): the title on top, the panels, and the caption
@@ -9,8 +10,9 @@
 //! live in module `style`. Output is deterministic: the same table gives byte-identical SVG.
 //!
 //! Adding a figure: write `figures/<id>.rs` with `pub fn render(&DataFrame, title, caption)`
-//! (read the table through `table::Table`, which names missing columns; draw with `canvas`),
-//! add it to `RENDERERS`, and test it on a small synthetic table of the figure's schema.
+//! (read the table with the figure's `View::read`, which names missing columns and rows; draw
+//! the view with `canvas`), add it to `RENDERERS` and to `SOURCES` of the view test, and test it
+//! on a small synthetic table of the figure's schema.
 
 mod canvas;
 mod error;

@@ -1,8 +1,8 @@
 //! What a figure is: one entry that holds every facet of it. Its plan per profile (from which
 //! both its cells and its caption derive), how to compute one cell, its table's columns, the
-//! claims it decides and the key numbers the report prints, all computed from its table.
-//! `cfm-plot` draws it from the table, `cfm-report` lays out what these methods return; neither
-//! computes a statistic of its own.
+//! claims it decides and the key numbers the report prints, all computed from the typed view
+//! that its module reads its table into (`<id>::View::read`). `cfm-plot` draws that view,
+//! `cfm-report` lays out what these methods return; neither computes a statistic of its own.
 
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;

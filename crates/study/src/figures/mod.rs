@@ -1,9 +1,10 @@
 //! The figures of the study, one module each, and their registry.
 //!
 //! Adding a figure: write `figures/<id>.rs` with its plan per profile, its cell function, its
-//! column and statistic names as constants, its claims and key numbers (the `Figure` trait), and
-//! add it to [`all`] (in the paper's order; figures beyond the paper after them). Then a
-//! renderer in `cfm-plot` (one line in its list) and a snapshot test.
+//! id, column and statistic names as constants, the typed `View` of its table, its claims and
+//! key numbers over that view (the `Figure` trait), and add it to [`all`] (in the paper's order;
+//! figures beyond the paper after them). Then a renderer of the view in `cfm-plot` (one line in
+//! its list) and a snapshot test.
 
 pub mod learned;
 
