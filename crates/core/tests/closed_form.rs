@@ -157,9 +157,9 @@ fn spread_weights_at_d784_take_the_fast_route() {
 }
 
 /// At d = 3072 and t = 0.02 the plain `f32` product cannot certify the default tolerance (its
-/// logit error bound is about 4.6e-4) and the weights are too spread for a correction, so these
-/// queries used to be redone in `f64`; the sliced product's bound (about 8e-5) certifies them:
-/// every query takes route 1b, and its error stays within the bound.
+/// logit error bound is about 4.6e-4) and the weights are too spread for a correction, so the
+/// plain route would redo these queries in `f64`; the sliced product's bound (about 8e-5)
+/// certifies them: every query takes route 1b, and its error stays within the bound.
 #[test]
 fn spread_weights_at_d3072_take_the_sliced_route() {
     let s = Stream::new(4);
