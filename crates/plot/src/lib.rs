@@ -23,6 +23,7 @@ mod table;
 #[cfg(test)]
 mod testing;
 
+use cfm_study::figures as study;
 pub use error::{Error, Result};
 use polars::prelude::DataFrame;
 
@@ -31,17 +32,17 @@ type Renderer = fn(&DataFrame, &str, &str) -> Result<String>;
 
 /// Every renderer, by figure id.
 const RENDERERS: [(&str, Renderer); 11] = [
-    ("fig1a", figures::fig1a::render),
-    ("fig1a_mean", figures::fig1a_mean::render),
-    ("fig1c", figures::fig1c::render),
-    ("fig2", figures::fig2::render),
-    ("fig3", figures::fig3::render),
-    ("fig4", figures::fig4::render),
-    ("memorize", figures::memorize::render),
-    ("prop2", figures::prop2::render),
-    ("collapse", figures::collapse::render),
-    ("table1", figures::table1::render),
-    ("efm_cost", figures::efm_cost::render),
+    (study::fig1a::ID, figures::fig1a::render),
+    (study::fig1a_mean::ID, figures::fig1a_mean::render),
+    (study::fig1c::ID, figures::fig1c::render),
+    (study::fig2::ID, figures::fig2::render),
+    (study::fig3::ID, figures::fig3::render),
+    (study::fig4::ID, figures::fig4::render),
+    (study::memorize::ID, figures::memorize::render),
+    (study::prop2::ID, figures::prop2::render),
+    (study::collapse::ID, figures::collapse::render),
+    (study::table1::ID, figures::table1::render),
+    (study::efm_cost::ID, figures::efm_cost::render),
 ];
 
 /// The ids of the figures this crate can render.
@@ -113,17 +114,17 @@ mod tests {
 
     /// Each renderer's source, by figure id.
     const SOURCES: [(&str, &str); 11] = [
-        ("fig1a", include_str!("figures/fig1a.rs")),
-        ("fig1a_mean", include_str!("figures/fig1a_mean.rs")),
-        ("fig1c", include_str!("figures/fig1c.rs")),
-        ("fig2", include_str!("figures/fig2.rs")),
-        ("fig3", include_str!("figures/fig3.rs")),
-        ("fig4", include_str!("figures/fig4.rs")),
-        ("memorize", include_str!("figures/memorize.rs")),
-        ("prop2", include_str!("figures/prop2.rs")),
-        ("collapse", include_str!("figures/collapse.rs")),
-        ("table1", include_str!("figures/table1.rs")),
-        ("efm_cost", include_str!("figures/efm_cost.rs")),
+        (study::fig1a::ID, include_str!("figures/fig1a.rs")),
+        (study::fig1a_mean::ID, include_str!("figures/fig1a_mean.rs")),
+        (study::fig1c::ID, include_str!("figures/fig1c.rs")),
+        (study::fig2::ID, include_str!("figures/fig2.rs")),
+        (study::fig3::ID, include_str!("figures/fig3.rs")),
+        (study::fig4::ID, include_str!("figures/fig4.rs")),
+        (study::memorize::ID, include_str!("figures/memorize.rs")),
+        (study::prop2::ID, include_str!("figures/prop2.rs")),
+        (study::collapse::ID, include_str!("figures/collapse.rs")),
+        (study::table1::ID, include_str!("figures/table1.rs")),
+        (study::efm_cost::ID, include_str!("figures/efm_cost.rs")),
     ];
 
     /// A renderer reads its figure's view, never the table: its code (its tests aside) builds

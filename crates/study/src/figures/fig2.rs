@@ -800,9 +800,10 @@ impl View {
     /// dataset must have error and mean-d1 rows of the velocity output at its main width.
     pub fn read(df: &DataFrame) -> Result<View> {
         let c = Columns::new(ID, df, &COLUMNS)?;
-        let (names, outputs, ns) = (c.text("dataset")?, c.text("output")?, c.num("n")?);
-        let (widths, steps, ts) = (c.num("width")?, c.num("step")?, c.num("t")?);
-        let (stats, values) = (c.text("statistic")?, c.num("value")?);
+        let [dataset, output, n, width, step, t, statistic, value] = COLUMNS;
+        let (names, outputs, ns) = (c.text(dataset)?, c.text(output)?, c.num(n)?);
+        let (widths, steps, ts) = (c.num(width)?, c.num(step)?, c.num(t)?);
+        let (stats, values) = (c.text(statistic)?, c.num(value)?);
         let mut datasets: Vec<DatasetRuns> = Vec::new();
         for i in 0..names.len() {
             if SUMMARY.contains(&stats[i].as_str()) {
