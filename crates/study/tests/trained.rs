@@ -7,7 +7,7 @@ use cfm_nn::{TrainSet, TrainedModel, Weights};
 use cfm_study::claims::{Verdict, decide};
 use cfm_study::data::identity;
 use cfm_study::figure::cells;
-use cfm_study::figures::{self, fig4};
+use cfm_study::figures::{self, efm_cost, fig4};
 use cfm_study::manifest::Manifest;
 use cfm_study::pipeline::{cell_hash, run_figure};
 use cfm_study::table::{TableBuilder, rounded, strs, to_csv, write_csv};
@@ -344,14 +344,24 @@ fn c7_passes_on_a_planted_true_table_and_fails_on_false_ones() {
     assert_eq!(fig3(&|tau| if tau == 0.0 { 3.0 } else { 0.0 }, 0.4), vec![Verdict::Fail]);
 }
 
+/// An efm_cost table of `network` timed with step times `step(M)` and target-construction
+/// times `target(M)` (ms), as its cell and the summary write it.
+fn timed_table(
+    network: efm_cost::Network,
+    step: impl Fn(f64) -> f64,
+    target: impl Fn(f64) -> f64,
+) -> DataFrame {
+    let grid = [1usize, 32, 128, 256, 512, 1000];
+    let times = |f: &dyn Fn(f64) -> f64| grid.iter().map(|&m| f(m as f64)).collect::<Vec<_>>();
+    let mut t = TableBuilder::new(&efm_cost::COLUMNS);
+    efm_cost::push_timings(&mut t, network, &grid, efm_cost::BATCH, &times(&step), &times(&target));
+    efm_cost::push_paper_model(&mut t, &grid);
+    t.finish().unwrap()
+}
+
 /// An efm_cost table with U-Net step times `step(M)` and target-construction times `target(M)` (ms).
 fn cost_table(step: impl Fn(f64) -> f64, target: impl Fn(f64) -> f64) -> DataFrame {
-    let mut t = TableBuilder::new(&["model", "m", "statistic", "value"]);
-    for m in [1usize, 32, 128, 256, 512, 1000] {
-        t.push(row!["unet", m, "step_ms", step(m as f64)]);
-        t.push(row!["unet", m, "target_ms", target(m as f64)]);
-    }
-    t.finish().unwrap()
+    timed_table(efm_cost::Network::UNet, step, target)
 }
 
 #[test]
@@ -373,7 +383,6 @@ fn c10a_and_c10b_fail_on_planted_false_tables() {
         vec![Verdict::Pass, Verdict::Inconclusive]
     );
     // No U-Net timings: the claims cannot be decided.
-    let mut t = TableBuilder::new(&["model", "m", "statistic", "value"]);
-    t.push(row!["mlp", 1usize, "step_ms", 1.0]);
-    assert!(verdicts("efm_cost", &t.finish().unwrap()).iter().all(|v| matches!(v, Verdict::Error(_))));
+    let mlp = timed_table(efm_cost::Network::Mlp, paper, paper_target);
+    assert!(verdicts("efm_cost", &mlp).iter().all(|v| matches!(v, Verdict::Error(_))));
 }

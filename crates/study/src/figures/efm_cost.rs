@@ -11,7 +11,7 @@
 //! gives `100 (M - 1) c / (a + c)`: +2% per 100 references, 2.7% at M = 128, ~17% measured at
 //! M = 1000. Claim C10.
 //!
-//! One cell per network: a [`Trainer`] per `M` (batch 128, paper reference mode) on the
+//! One cell per network: a [`Trainer`] per `M` (batch [`BATCH`], paper reference mode) on the
 //! training images; for `warmup + repeats` rounds each trainer in turn times the construction
 //! of its next minibatch and regression target ([`Trainer::batch`], which is what EFM changes)
 //! and then its whole next step ([`Trainer::step`], which draws that minibatch again, then
@@ -26,13 +26,20 @@
 //!
 //! | column | meaning |
 //! |---|---|
-//! | `model` | `mlp`, `unet`, or `paper` (the paper's cost model, L4 GPU, CIFAR-10 U-Net) |
+//! | `model` | `mlp`, `unet` ([`Network`]), or `paper` (the paper's cost model, L4 GPU, CIFAR-10 U-Net) |
 //! | `m` | references `M`; 0 for the fit rows |
 //! | `statistic` | per `M`: `step_ms` (median time of a training step), `target_ms` (median time of building the minibatch and its target), `overhead_pct` (`100 (step_ms(M) / step_ms(1) - 1)`); per model at `m = 0`: `a_ms`, `c_us`, `r2` (fit of `step_ms`), `target_c_us`, `target_r2` (fit of `target_ms`: its slope per sample, in us, and `R^2`) |
 //! | `value` | the number |
 //!
-//! The `paper` rows (added by [`Figure::summarize`]) are the model's `step_ms = b (a + M c)`,
+//! [`push_timings`] writes a network's rows (a cell's table). The `paper` rows, which
+//! [`Figure::summarize`] adds with [`push_paper_model`], are the model's `step_ms = b (a + M c)`,
 //! `overhead_pct` and `a_ms`, `c_us` at the table's `M` grid.
+//!
+//! # View
+//!
+//! [`View::read`] reads the table once into a [`View`]: a [`NetworkTimes`] per timed network
+//! (its step, target and overhead [`Curve`]s against `M`, its [`StepFit`] and [`TargetFit`]) and
+//! the [`PaperModel`]. The claims C10a and C10b, the key numbers and the renderer read the view.
 
 use std::time::Instant;
 
@@ -49,27 +56,286 @@ use crate::claims::{Claim, Decision, Evidence, Measured};
 use crate::data::LabelledImages;
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{least_squares, median, num};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
+use crate::table::{Columns, TableBuilder, sorted_unique, unique};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/efm_cost.svg`).
 pub const ID: &str = "efm_cost";
 
+/// Column: the timed network, or the paper's cost model.
+const MODEL: &str = "model";
+/// Column: the number of references `M` (0 for the fit rows).
+const M: &str = "m";
+/// Column: what the row's value is.
+const STATISTIC: &str = "statistic";
+/// Column: the number.
+const VALUE: &str = "value";
 /// Columns of the table.
-pub const COLUMNS: [&str; 4] = ["model", "m", "statistic", "value"];
-/// Median time of a training step.
+pub const COLUMNS: [&str; 4] = [MODEL, M, STATISTIC, VALUE];
+
+/// Median time of a training step, in ms.
 pub const STEP_MS: &str = "step_ms";
-/// Median time of building the minibatch and its target.
+/// Median time of building the minibatch and its target, in ms.
 pub const TARGET_MS: &str = "target_ms";
 /// `100 (step_ms(M) / step_ms(1) - 1)`.
 pub const OVERHEAD_PCT: &str = "overhead_pct";
+/// Fit of the step times `b (a + M c)`: `a`, in ms per sample.
+pub const A_MS: &str = "a_ms";
+/// Fit of the step times: `c`, in us per sample and reference.
+pub const C_US: &str = "c_us";
+/// Fit of the step times: its `R^2`.
+pub const R2: &str = "r2";
+/// Fit of the target times: its slope per sample, in us per sample and reference.
+pub const TARGET_C_US: &str = "target_c_us";
+/// Fit of the target times: its `R^2`.
+pub const TARGET_R2: &str = "target_r2";
 /// The `model` of the paper's cost model rows.
 pub const PAPER_MODEL: &str = "paper";
 
+/// The batch size `b` of every timed step, and of the paper's cost model rows.
+pub const BATCH: usize = 128;
 /// The paper's cost model (App. D.1): `a` in ms per sample.
 pub const PAPER_A_MS: f64 = 4.3;
 /// The paper's cost model: `c` in us per sample and reference.
 pub const PAPER_C_US: f64 = 0.9;
+
+/// A timed network, as the table's `model` column names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Network {
+    /// The MLP of the profile.
+    Mlp,
+    /// A U-Net (the paper's network).
+    UNet,
+}
+
+impl Network {
+    /// Both, MLP first.
+    pub const ALL: [Network; 2] = [Network::Mlp, Network::UNet];
+
+    /// The network of `model`.
+    pub fn of(model: &ModelConfig) -> Network {
+        match model {
+            ModelConfig::Mlp(_) => Network::Mlp,
+            ModelConfig::UNet(_) => Network::UNet,
+        }
+    }
+
+    /// Name in the table (`mlp`, `unet`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Mlp => "mlp",
+            Network::UNet => "unet",
+        }
+    }
+
+    /// The network named `name` in the table.
+    pub fn parse(name: &str) -> Option<Network> {
+        Network::ALL.into_iter().find(|n| n.name() == name)
+    }
+
+    /// Name in the claims' text (`MLP`, `U-Net`).
+    fn label(self) -> &'static str {
+        match self {
+            Network::Mlp => "MLP",
+            Network::UNet => "U-Net",
+        }
+    }
+}
+
+/// The efm_cost table, read: what each timed network measured, and the paper's cost model at
+/// the same `M`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The timed networks, in the order of the table (at least one).
+    pub networks: Vec<NetworkTimes>,
+    /// The paper's cost model (App. D.1, L4 GPU, CIFAR-10 U-Net).
+    pub paper: PaperModel,
+}
+
+/// What one network measured: median times against the number of references `M`, and the
+/// least-squares fits of the cost model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkTimes {
+    /// The network.
+    pub network: Network,
+    /// Median time of a whole training step, in ms.
+    pub step: Curve,
+    /// Median time of building the minibatch and its EFM target, in ms.
+    pub target: Curve,
+    /// Overhead of the step at `M` over the step at `M = 1` (CFM), in %.
+    pub overhead: Curve,
+    /// Fit of the step times to `b (a + M c)`.
+    pub step_fit: StepFit,
+    /// Fit of the target times to a line in `M`.
+    pub target_fit: TargetFit,
+}
+
+/// The paper's cost model `b (a + M c)` at the table's `M`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PaperModel {
+    /// Time of a step, in ms.
+    pub step: Curve,
+    /// Overhead of the step at `M` over the step at `M = 1`, in %.
+    pub overhead: Curve,
+    /// `a`, in ms per sample.
+    pub a_ms: f64,
+    /// `c`, in us per sample and reference.
+    pub c_us: f64,
+}
+
+/// One quantity against the number of references: `(M, value)` points, ascending in `M` (at
+/// least one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Curve(pub Vec<(f64, f64)>);
+
+/// The least-squares fit of the step times to `b (a + M c)` (NaN where fewer than two `M`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepFit {
+    /// `a`, in ms per sample.
+    pub a_ms: f64,
+    /// `c`, in us per sample and reference.
+    pub c_us: f64,
+    /// The share of the variance of the step times the line explains.
+    pub r2: f64,
+}
+
+/// The least-squares fit of the target times to a line in `M` (NaN where fewer than two `M`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TargetFit {
+    /// The slope per sample, in us per sample and reference.
+    pub c_us: f64,
+    /// The share of the variance of the target times the line explains.
+    pub r2: f64,
+}
+
+/// A straight line `intercept + slope M`, in ms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Line {
+    /// The time at `M = 0`.
+    pub intercept: f64,
+    /// The time per reference.
+    pub slope: f64,
+}
+
+impl View {
+    /// Reads the efm_cost table. Errors name the missing columns, a network without some of its
+    /// rows, an unknown model, and a table without timed networks or the paper's rows.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let table = Columns::new(ID, df, &COLUMNS)?;
+        let (models, ms, stats, values) =
+            (table.text(MODEL)?, table.num(M)?, table.text(STATISTIC)?, table.num(VALUE)?);
+        let rows = |model: &str, stat: &str| -> Vec<usize> {
+            (0..models.len()).filter(|&i| models[i] == model && stats[i] == stat).collect()
+        };
+        let curve = |model: &str, stat: &str| -> Result<Curve> {
+            let mut points: Vec<(f64, f64)> =
+                rows(model, stat).into_iter().filter(|&i| ms[i] > 0.0).map(|i| (ms[i], values[i])).collect();
+            if points.is_empty() {
+                return Err(table.malformed(format!("model '{model}' has no '{stat}' rows")));
+            }
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Ok(Curve(points))
+        };
+        let scalar = |model: &str, stat: &str| -> Result<f64> {
+            rows(model, stat)
+                .into_iter()
+                .find(|&i| ms[i] == 0.0)
+                .map(|i| values[i])
+                .ok_or_else(|| table.malformed(format!("model '{model}' has no '{stat}' row at m = 0")))
+        };
+        let measured = unique(models.iter().filter(|n| *n != PAPER_MODEL).cloned());
+        if measured.is_empty() {
+            return Err(table.malformed("no measured model, only the paper's cost model"));
+        }
+        if !models.iter().any(|n| n == PAPER_MODEL) {
+            return Err(table.malformed(format!("no '{PAPER_MODEL}' rows (the paper's cost model)")));
+        }
+        let mut networks = Vec::with_capacity(measured.len());
+        for name in &measured {
+            let network = Network::parse(name).ok_or_else(|| {
+                table.malformed(format!(
+                    "model '{name}' is neither a timed network (mlp, unet) nor '{PAPER_MODEL}'"
+                ))
+            })?;
+            networks.push(NetworkTimes {
+                network,
+                step: curve(name, STEP_MS)?,
+                target: curve(name, TARGET_MS)?,
+                overhead: curve(name, OVERHEAD_PCT)?,
+                step_fit: StepFit {
+                    a_ms: scalar(name, A_MS)?,
+                    c_us: scalar(name, C_US)?,
+                    r2: scalar(name, R2)?,
+                },
+                target_fit: TargetFit { c_us: scalar(name, TARGET_C_US)?, r2: scalar(name, TARGET_R2)? },
+            });
+        }
+        let paper = PaperModel {
+            step: curve(PAPER_MODEL, STEP_MS)?,
+            overhead: curve(PAPER_MODEL, OVERHEAD_PCT)?,
+            a_ms: scalar(PAPER_MODEL, A_MS)?,
+            c_us: scalar(PAPER_MODEL, C_US)?,
+        };
+        Ok(View { networks, paper })
+    }
+
+    /// The timings of `network`, when the table has them.
+    pub fn network(&self, network: Network) -> Option<&NetworkTimes> {
+        self.networks.iter().find(|n| n.network == network)
+    }
+}
+
+impl NetworkTimes {
+    /// The fitted `b (a + M c)` as a line in ms per step, when there is a fit.
+    pub fn step_line(&self) -> Option<Line> {
+        let StepFit { a_ms, c_us, .. } = self.step_fit;
+        let b = BATCH as f64;
+        (a_ms.is_finite() && c_us.is_finite()).then_some(Line { intercept: b * a_ms, slope: b * c_us * 1e-3 })
+    }
+
+    /// The least-squares line of the target times in ms per minibatch, when there is a fit: slope
+    /// `b c`, through the mean point of the times (where a least-squares line passes).
+    pub fn target_line(&self) -> Option<Line> {
+        let c_us = self.target_fit.c_us;
+        c_us.is_finite().then(|| {
+            let points = &self.target.0;
+            let n = points.len() as f64;
+            let (mean_m, mean_t) = points.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+            let slope = BATCH as f64 * c_us * 1e-3;
+            Line { intercept: mean_t - slope * mean_m, slope }
+        })
+    }
+
+    /// The extra time of building the minibatch and its target at `m` over `M = 1`, in % of a
+    /// whole step at `M = 1` (the EFM overhead itself, apart from the step's own noise).
+    pub fn target_share(&self, m: f64) -> Option<f64> {
+        Some(100.0 * (self.target.at(m)? - self.target.at(1.0)?) / self.step.at(1.0)?)
+    }
+}
+
+impl Curve {
+    /// The value at `M = m`, when the curve has that `M`.
+    pub fn at(&self, m: f64) -> Option<f64> {
+        self.0.iter().find(|p| p.0 == m).map(|p| p.1)
+    }
+
+    /// The point of the largest `M`.
+    pub fn largest(&self) -> (f64, f64) {
+        self.0[self.0.len() - 1]
+    }
+
+    /// The smallest and the largest `M`.
+    pub fn span(&self) -> (f64, f64) {
+        (self.0[0].0, self.largest().0)
+    }
+}
+
+impl Line {
+    /// The line's value at `M = m`.
+    pub fn at(&self, m: f64) -> f64 {
+        self.intercept + self.slope * m
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -82,14 +348,6 @@ struct CellConfig {
     repeats: usize,
 }
 
-/// Name of a network in the table.
-fn model_name(model: &ModelConfig) -> &'static str {
-    match model {
-        ModelConfig::Mlp(_) => "mlp",
-        ModelConfig::UNet(_) => "unet",
-    }
-}
-
 struct CostPlan {
     profile: Profile,
     cells: Vec<CellConfig>,
@@ -100,7 +358,7 @@ fn plan(profile: Profile) -> CostPlan {
     let cell = |data: ImageData, model, ms: &Vec<usize>, warmup, repeats| {
         let steps = (warmup + repeats) as u64;
         let mut train = learned::train_config(profile, model, Target::Cfm, steps, 0, data.sizes().0);
-        train.batch_size = 128;
+        train.batch_size = BATCH;
         CellConfig { data, train, ms: ms.clone(), warmup, repeats }
     };
     let cells = match profile {
@@ -129,7 +387,8 @@ impl Plan for CostPlan {
                     ModelConfig::UNet(_) => 1.0,
                 };
                 let cost = (c.ms.len() * (c.warmup + c.repeats)) as f64 * per_step + 1.0;
-                CellSpec::new(model_name(&c.train.model), c, cost, 3 * c.ms.len() + 5).reading([c.data])
+                CellSpec::new(Network::of(&c.train.model).name(), c, cost, 3 * c.ms.len() + 5)
+                    .reading([c.data])
             })
             .collect())
     }
@@ -233,7 +492,7 @@ impl Figure for EfmCost {
         ]
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
-        let pct = |v: f64| if v.is_finite() { format!("{v:+.1}%") } else { "-".into() };
+        let view = View::read(df)?;
         let mut k = KeyTable::new(
             "",
             &[
@@ -245,169 +504,204 @@ impl Figure for EfmCost {
                 "target time per sample and reference",
             ],
         );
-        for model in distinct(df, "model")? {
-            let d = filter_eq(df, "model", &model)?;
-            let at = |stat: &str, m: f64| -> Result<f64> {
-                first(&filter_near(&filter_eq(&d, "statistic", stat)?, "m", m)?, "value")
-            };
-            let fit = |stat: &str| at(stat, 0.0);
-            k.rows.push(vec![
-                model.clone(),
-                num(at(STEP_MS, 1.0)?, 3),
-                pct(at(OVERHEAD_PCT, 128.0)?),
-                pct(at(OVERHEAD_PCT, 1000.0)?),
-                format!(
-                    "a = {} ms, c = {} us, R^2 {}",
-                    num(fit("a_ms")?, 3),
-                    num(fit("c_us")?, 3),
-                    num(fit("r2")?, 3)
-                ),
-                if model == PAPER_MODEL {
-                    "-".into()
-                } else {
-                    format!("{} us (R^2 {})", num(fit("target_c_us")?, 3), num(fit("target_r2")?, 4))
-                },
-            ]);
+        for n in &view.networks {
+            let StepFit { a_ms, c_us, r2 } = n.step_fit;
+            let target = format!("{} us (R^2 {})", num(n.target_fit.c_us, 3), num(n.target_fit.r2, 4));
+            k.rows.push(key_row(n.network.name(), &n.step, &n.overhead, a_ms, c_us, Some(r2), target));
         }
+        let p = &view.paper;
+        k.rows.push(key_row(PAPER_MODEL, &p.step, &p.overhead, p.a_ms, p.c_us, None, "-".into()));
         Ok(vec![k])
     }
     fn run_cell(&self, ctx: &Context, cell: &CellSpec, bar: &ProgressBar) -> Result<DataFrame> {
         let cfg: CellConfig = cell.config()?;
         let set = LabelledImages::load(ctx, cfg.data)?;
-        let device = cfm_nn::default_device()?;
-        let rounds = cfg.warmup + cfg.repeats;
-        let mut trainers = Vec::with_capacity(cfg.ms.len());
-        for &m in &cfg.ms {
-            let train = TrainConfig { target: Target::Efm { m, refs: RefMode::Paper }, ..cfg.train.clone() };
-            trainers.push(Trainer::new(&train, &set.train, Some(set.shape), &device)?);
-        }
-        let mut step_ms = vec![Vec::with_capacity(cfg.repeats); cfg.ms.len()];
-        let mut target_ms = step_ms.clone();
-        bar.set_length(rounds as u64);
-        for round in 0..rounds {
-            for (i, trainer) in trainers.iter_mut().enumerate() {
-                let start = Instant::now();
-                trainer.batch(trainer.steps_done())?;
-                let target = start.elapsed().as_secs_f64() * 1e3;
-                let start = Instant::now();
-                trainer.step()?;
-                let step = start.elapsed().as_secs_f64() * 1e3;
-                if round >= cfg.warmup {
-                    step_ms[i].push(step);
-                    target_ms[i].push(target);
-                }
-            }
-            bar.inc(1);
-        }
-        let step: Vec<f64> = step_ms.iter().map(|v| median(v)).collect();
-        let target: Vec<f64> = target_ms.iter().map(|v| median(v)).collect();
-        let name = model_name(&cfg.train.model);
+        let mut trainers = trainers(&cfg, &set)?;
+        let (step_ms, target_ms) = time_rounds(&cfg, &mut trainers, bar)?;
         let mut table = TableBuilder::new(&COLUMNS);
-        for (i, &m) in cfg.ms.iter().enumerate() {
-            table.push(row![name, m, STEP_MS, step[i]]);
-            table.push(row![name, m, TARGET_MS, target[i]]);
-            table.push(row![name, m, OVERHEAD_PCT, 100.0 * (step[i] / step[0] - 1.0)]);
-        }
-        let ms: Vec<f64> = cfg.ms.iter().map(|&m| m as f64).collect();
-        let b = cfg.train.batch_size as f64;
-        let (intercept, slope, r2) = fit(&ms, &step);
-        let (_, target_slope, target_r2) = fit(&ms, &target);
-        for (stat, v) in [
-            ("a_ms", intercept / b),
-            ("c_us", slope / b * 1e3),
-            ("r2", r2),
-            ("target_c_us", target_slope / b * 1e3),
-            ("target_r2", target_r2),
-        ] {
-            table.push(row![name, 0usize, stat, v]);
-        }
+        let network = Network::of(&cfg.train.model);
+        push_timings(&mut table, network, &cfg.ms, cfg.train.batch_size, &step_ms, &target_ms);
         table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
+        let cells = Columns::new(ID, table, &COLUMNS)?;
+        let (ms, stats) = (cells.num(M)?, cells.text(STATISTIC)?);
+        let grid = sorted_unique((0..ms.len()).filter(|&i| stats[i] == STEP_MS).map(|i| ms[i]));
         let mut out = TableBuilder::new(&COLUMNS);
-        let steps = filter_eq(table, "statistic", STEP_MS)?;
-        let mut grid: Vec<usize> = f64s(&steps, "m")?.into_iter().map(|m| m as usize).collect();
-        grid.sort_unstable();
-        grid.dedup();
-        let c_ms = PAPER_C_US * 1e-3;
-        for m in grid {
-            out.push(row![PAPER_MODEL, m, STEP_MS, 128.0 * (PAPER_A_MS + m as f64 * c_ms)]);
-            out.push(row![
-                PAPER_MODEL,
-                m,
-                OVERHEAD_PCT,
-                100.0 * (m as f64 - 1.0) * c_ms / (PAPER_A_MS + c_ms)
-            ]);
-        }
-        out.push(row![PAPER_MODEL, 0usize, "a_ms", PAPER_A_MS]);
-        out.push(row![PAPER_MODEL, 0usize, "c_us", PAPER_C_US]);
+        push_paper_model(&mut out, &grid.into_iter().map(|m| m as usize).collect::<Vec<_>>());
         Ok(Some(out.finish()?))
     }
 }
 
-/// What C10 reads for one model: the fit of its step times, its overheads at 128 and 1000, and
-/// the fit of its target times (when the table has them).
-struct Overheads {
-    r2: f64,
+/// A row of the key numbers: step time at `M = 1`, overheads at 128 and 1000, the fit of the
+/// step times and the target-time column.
+fn key_row(
+    model: &str,
+    step: &Curve,
+    overhead: &Curve,
     a_ms: f64,
     c_us: f64,
+    r2: Option<f64>,
+    target: String,
+) -> Vec<String> {
+    let pct = |v: Option<f64>| match v {
+        Some(v) if v.is_finite() => format!("{v:+.1}%"),
+        _ => "-".into(),
+    };
+    let r2 = r2.map_or_else(|| "n/a".into(), |r2| num(r2, 3));
+    vec![
+        model.to_string(),
+        num(step.at(1.0).unwrap_or(f64::NAN), 3),
+        pct(overhead.at(128.0)),
+        pct(overhead.at(1000.0)),
+        format!("a = {} ms, c = {} us, R^2 {r2}", num(a_ms, 3), num(c_us, 3)),
+        target,
+    ]
+}
+
+/// One trainer per `M` of the cell, in the order of `cfg.ms`, each with the EFM target of its
+/// `M` (paper reference mode).
+fn trainers<'a>(cfg: &CellConfig, set: &'a LabelledImages) -> Result<Vec<Trainer<'a>>> {
+    let device = cfm_nn::default_device()?;
+    let mut trainers = Vec::with_capacity(cfg.ms.len());
+    for &m in &cfg.ms {
+        let train = TrainConfig { target: Target::Efm { m, refs: RefMode::Paper }, ..cfg.train.clone() };
+        trainers.push(Trainer::new(&train, &set.train, Some(set.shape), &device)?);
+    }
+    Ok(trainers)
+}
+
+/// Times `warmup + repeats` rounds of every trainer in turn: building its next minibatch and
+/// target, then its whole next step. The medians over the rounds after the warm-up, per
+/// trainer, in ms: `(step, target)`.
+fn time_rounds(
+    cfg: &CellConfig,
+    trainers: &mut [Trainer<'_>],
+    bar: &ProgressBar,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let rounds = cfg.warmup + cfg.repeats;
+    let mut step_ms = vec![Vec::with_capacity(cfg.repeats); trainers.len()];
+    let mut target_ms = step_ms.clone();
+    bar.set_length(rounds as u64);
+    for round in 0..rounds {
+        for (i, trainer) in trainers.iter_mut().enumerate() {
+            let start = Instant::now();
+            trainer.batch(trainer.steps_done())?;
+            let target = start.elapsed().as_secs_f64() * 1e3;
+            let start = Instant::now();
+            trainer.step()?;
+            let step = start.elapsed().as_secs_f64() * 1e3;
+            if round >= cfg.warmup {
+                step_ms[i].push(step);
+                target_ms[i].push(target);
+            }
+        }
+        bar.inc(1);
+    }
+    let medians = |times: &[Vec<f64>]| times.iter().map(|v| median(v)).collect();
+    Ok((medians(&step_ms), medians(&target_ms)))
+}
+
+/// Appends the rows of `network` timed at the references `ms` with batch size `batch`: per `M`
+/// its median step and target times (`step`, `target`, in ms) and the step's overhead over the
+/// first `M`, then the fits of both times at `m = 0`.
+pub fn push_timings(
+    table: &mut TableBuilder,
+    network: Network,
+    ms: &[usize],
+    batch: usize,
+    step: &[f64],
+    target: &[f64],
+) {
+    let name = network.name();
+    for (i, &m) in ms.iter().enumerate() {
+        table.push(row![name, m, STEP_MS, step[i]]);
+        table.push(row![name, m, TARGET_MS, target[i]]);
+        table.push(row![name, m, OVERHEAD_PCT, 100.0 * (step[i] / step[0] - 1.0)]);
+    }
+    let ms: Vec<f64> = ms.iter().map(|&m| m as f64).collect();
+    let b = batch as f64;
+    let (intercept, slope, r2) = fit(&ms, step);
+    let (_, target_slope, target_r2) = fit(&ms, target);
+    for (stat, v) in [
+        (A_MS, intercept / b),
+        (C_US, slope / b * 1e3),
+        (R2, r2),
+        (TARGET_C_US, target_slope / b * 1e3),
+        (TARGET_R2, target_r2),
+    ] {
+        table.push(row![name, 0usize, stat, v]);
+    }
+}
+
+/// Appends the paper's cost model at the references `grid`: per `M` its step time
+/// `b (a + M c)` and overhead `100 (M - 1) c / (a + c)`, then its `a` and `c` at `m = 0`.
+pub fn push_paper_model(table: &mut TableBuilder, grid: &[usize]) {
+    let c_ms = PAPER_C_US * 1e-3;
+    for &m in grid {
+        table.push(row![PAPER_MODEL, m, STEP_MS, BATCH as f64 * (PAPER_A_MS + m as f64 * c_ms)]);
+        table.push(row![PAPER_MODEL, m, OVERHEAD_PCT, 100.0 * (m as f64 - 1.0) * c_ms / (PAPER_A_MS + c_ms)]);
+    }
+    table.push(row![PAPER_MODEL, 0usize, A_MS, PAPER_A_MS]);
+    table.push(row![PAPER_MODEL, 0usize, C_US, PAPER_C_US]);
+}
+
+/// What C10 reads of one network: the fits of its step and target times, its overheads at 128
+/// and 1000, and its extra target time at 128.
+struct Overheads {
+    step_fit: StepFit,
+    target_fit: TargetFit,
     at_128: f64,
     at_1000: Option<f64>,
-    /// Fit of the target-construction times: `(c in us per sample and reference, R^2)`.
-    target: (f64, f64),
     /// `(target_ms(128) - target_ms(1)) / step_ms(1)`, in percent.
     target_at_128: f64,
 }
 
-/// Refits `step_ms` and `target_ms` of `model` (batch 128) and reads its overheads.
-fn overheads(df: &DataFrame, model: &str) -> Result<Overheads> {
-    let series = |stat: &str| -> Result<(Vec<f64>, Vec<f64>)> {
-        let rows = filter_eq(&filter_eq(df, "model", model)?, "statistic", stat)?;
-        let (ms, ts) = (f64s(&rows, "m")?, f64s(&rows, "value")?);
-        if ms.len() < 3 || !ms.contains(&1.0) || !ms.contains(&128.0) {
-            return Err(Error::invalid(format!(
-                "efm_cost: {model} needs {stat} at M = 1, 128 and a third M"
-            )));
+/// The overheads of `times`, which needs step and target times at M = 1, 128 and a third M.
+fn overheads(times: &NetworkTimes) -> Result<Overheads> {
+    let name = times.network.name();
+    for (stat, curve) in [(STEP_MS, &times.step), (TARGET_MS, &times.target)] {
+        if curve.0.len() < 3 || curve.at(1.0).is_none() || curve.at(128.0).is_none() {
+            return Err(Error::malformed(ID, format!("{name} needs {stat} at M = 1, 128 and a third M")));
         }
-        Ok((ms, ts))
-    };
-    let at = |(ms, ts): &(Vec<f64>, Vec<f64>), m: f64| ms.iter().position(|&x| x == m).map(|i| ts[i]);
-    let steps = series(STEP_MS)?;
-    let targets = series(TARGET_MS)?;
-    let base = at(&steps, 1.0).expect("checked");
-    let (intercept, slope, r2) = fit(&steps.0, &steps.1);
-    let (_, target_slope, target_r2) = fit(&targets.0, &targets.1);
-    let extra_128 = at(&targets, 128.0).expect("checked") - at(&targets, 1.0).expect("checked");
+    }
+    let at_128 = times
+        .overhead
+        .at(128.0)
+        .ok_or_else(|| Error::malformed(ID, format!("{name} has no {OVERHEAD_PCT} at M = 128")))?;
     Ok(Overheads {
-        r2,
-        a_ms: intercept / 128.0,
-        c_us: slope / 128.0 * 1e3,
-        at_128: 100.0 * (at(&steps, 128.0).expect("checked") / base - 1.0),
-        at_1000: at(&steps, 1000.0).map(|t| 100.0 * (t / base - 1.0)),
-        target: (target_slope / 128.0 * 1e3, target_r2),
-        target_at_128: 100.0 * extra_128 / base,
+        step_fit: times.step_fit,
+        target_fit: times.target_fit,
+        at_128,
+        at_1000: times.overhead.at(1000.0),
+        target_at_128: times.target_share(128.0).expect("checked"),
     })
 }
 
 /// The U-Net's overheads and their description (with the MLP's when timed).
-fn measure(df: &DataFrame) -> Result<(Overheads, String)> {
-    let models = distinct(&filter_eq(df, "statistic", STEP_MS)?, "model")?;
-    if !models.iter().any(|m| m == "unet") {
-        return Err(Error::invalid("efm_cost: no U-Net timings (the smoke profile times the MLP only)"));
-    }
-    let describe = |name: &str, o: &Overheads| {
+fn measure(view: &View) -> Result<(Overheads, String)> {
+    let describe = |times: &NetworkTimes| -> Result<(Overheads, String)> {
+        let o = overheads(times)?;
         let at_1000 = o.at_1000.map_or("-".into(), |v| format!("{v:+.1}%"));
-        format!(
-            "{name}: EFM target time linear in M with R^2 = {:.4} (c = {:.3} us per sample and reference); extra \
+        let text = format!(
+            "{}: EFM target time linear in M with R^2 = {:.4} (c = {:.3} us per sample and reference); extra \
              target time at M = 128 = {:.1}% of a step; whole-step fit R^2 = {:.3}, a = {:.3} ms, c = {:.3} us, \
              step overhead {:+.1}% at M = 128, {at_1000} at M = 1000",
-            o.target.1, o.target.0, o.target_at_128, o.r2, o.a_ms, o.c_us, o.at_128
-        )
+            times.network.label(),
+            o.target_fit.r2,
+            o.target_fit.c_us,
+            o.target_at_128,
+            o.step_fit.r2,
+            o.step_fit.a_ms,
+            o.step_fit.c_us,
+            o.at_128
+        );
+        Ok((o, text))
     };
-    let unet = overheads(df, "unet")?;
-    let mut value = describe("U-Net", &unet);
-    if models.iter().any(|m| m == "mlp") {
-        value.push_str(&format!("; {}", describe("MLP", &overheads(df, "mlp")?)));
+    let unet = view.network(Network::UNet).ok_or_else(|| Error::malformed(ID, "no U-Net timings"))?;
+    let (unet, mut value) = describe(unet)?;
+    if let Some(mlp) = view.network(Network::Mlp) {
+        value.push_str(&format!("; {}", describe(mlp)?.1));
     }
     Ok((unet, value))
 }
@@ -419,17 +713,17 @@ pub const STEP_FIT_R2: f64 = 0.9;
 /// targets, which is the overhead itself; "small" compares the extra target time at M = 128
 /// with a whole step at M = 1.
 fn c10a(e: &Evidence, _: &str) -> Result<Measured> {
-    let (unet, value) = measure(&e.table)?;
+    let (unet, value) = measure(&View::read(&e.table)?)?;
     Ok(Measured::new(
         value,
         format!(
             "U-Net: EFM target time linear in M with R^2 = {:.4} (needs >= 0.9); extra time at M = 128 {:.1}% of a \
              step (needs < 3%)",
-            unet.target.1, unet.target_at_128
+            unet.target_fit.r2, unet.target_at_128
         ),
         "U-Net: target time linear in M (R^2 >= 0.9) and extra time at M = 128 < 3% of a step \
          (paper: EFM-128 < 3%, EFM-1000 ~17%, a = 4.3 ms, c = 0.9 us)",
-        unet.target.1 >= 0.9 && unet.target_at_128 < 3.0,
+        unet.target_fit.r2 >= 0.9 && unet.target_at_128 < 3.0,
     ))
 }
 
@@ -437,24 +731,24 @@ fn c10a(e: &Evidence, _: &str) -> Result<Measured> {
 /// the step at M = 128 is at most 3% slower than at M = 1. A fit below the R^2 is INCONCLUSIVE:
 /// the step's own timing noise hides the overhead.
 fn c10b(e: &Evidence, _: &str) -> Result<Measured> {
-    let (unet, value) = measure(&e.table)?;
+    let (unet, value) = measure(&View::read(&e.table)?)?;
+    let r2 = unet.step_fit.r2;
     let mut m = Measured::new(
         value,
         format!(
-            "U-Net: whole-step fit R^2 = {:.3} (needs >= {STEP_FIT_R2}); step at M = 128 {:+.1}% (needs <= +3%)",
-            unet.r2, unet.at_128
+            "U-Net: whole-step fit R^2 = {r2:.3} (needs >= {STEP_FIT_R2}); step at M = 128 {:+.1}% (needs <= +3%)",
+            unet.at_128
         ),
         format!(
             "U-Net: whole-step fit R^2 >= {STEP_FIT_R2} (else INCONCLUSIVE), and the step at M = 128 at most 3% \
              slower than at M = 1"
         ),
-        unet.r2 >= STEP_FIT_R2 && unet.at_128 <= 3.0,
+        r2 >= STEP_FIT_R2 && unet.at_128 <= 3.0,
     );
-    if unet.r2 < STEP_FIT_R2 {
+    if r2 < STEP_FIT_R2 {
         m.decision = Decision::Inconclusive(format!(
-            "the whole-step times fit b (a + M c) with R^2 = {:.3} < {STEP_FIT_R2}: the timing noise of a step is \
-             larger than the overhead it would measure",
-            unet.r2
+            "the whole-step times fit b (a + M c) with R^2 = {r2:.3} < {STEP_FIT_R2}: the timing noise of a step is \
+             larger than the overhead it would measure"
         ));
     }
     Ok(m)
@@ -464,14 +758,99 @@ fn c10b(e: &Evidence, _: &str) -> Result<Measured> {
 mod tests {
     use super::*;
 
+    const GRID: [usize; 4] = [1, 32, 128, 1000];
+
+    /// The paper's cost model's step times at [`GRID`].
+    fn paper_steps() -> Vec<f64> {
+        GRID.iter().map(|&m| 128.0 * (4.3 + m as f64 * 0.0009)).collect()
+    }
+
+    /// A table of the U-Net timed at [`GRID`] with `step` and `target` times, then the paper's rows.
+    fn table(step: &[f64], target: &[f64]) -> DataFrame {
+        let mut t = TableBuilder::new(&COLUMNS);
+        push_timings(&mut t, Network::UNet, &GRID, BATCH, step, target);
+        push_paper_model(&mut t, &GRID);
+        t.finish().unwrap()
+    }
+
     #[test]
     fn fit_recovers_the_paper_model() {
-        let x = [1.0, 32.0, 128.0, 1000.0];
-        let y: Vec<f64> = x.iter().map(|m| 128.0 * (4.3 + m * 0.0009)).collect();
-        let (i, s, r2) = fit(&x, &y);
+        let x = GRID.map(|m| m as f64);
+        let (i, s, r2) = fit(&x, &paper_steps());
         assert!((i / 128.0 - 4.3).abs() < 1e-9 && (s / 128.0 * 1e3 - 0.9).abs() < 1e-9);
         assert!((r2 - 1.0).abs() < 1e-12);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+
+    #[test]
+    fn the_view_holds_the_timings_their_fits_and_the_papers_model() {
+        let target = [0.1, 0.5, 2.0, 10.0];
+        let view = View::read(&table(&paper_steps(), &target)).unwrap();
+        assert_eq!(view.networks.len(), 1);
+        let unet = view.network(Network::UNet).unwrap();
+        assert!(view.network(Network::Mlp).is_none());
+        assert_eq!(unet.step.at(1.0), Some(128.0 * (4.3 + 0.0009)));
+        assert_eq!(unet.step.largest().0, 1000.0);
+        assert_eq!(unet.step.span(), (1.0, 1000.0));
+        assert_eq!(unet.target.at(32.0), Some(0.5));
+        assert_eq!(unet.target.at(64.0), None);
+        let fit = unet.step_fit;
+        assert!(
+            (fit.a_ms - 4.3).abs() < 1e-9 && (fit.c_us - 0.9).abs() < 1e-9 && (fit.r2 - 1.0).abs() < 1e-12
+        );
+        // The overhead of the step at 128 over the step at 1, as the paper's model has it.
+        let paper_128 = view.paper.overhead.at(128.0).unwrap();
+        assert!((unet.overhead.at(128.0).unwrap() - paper_128).abs() < 1e-9);
+        assert!((paper_128 - 100.0 * 127.0 * 0.0009 / 4.3009).abs() < 1e-12);
+        assert_eq!((view.paper.a_ms, view.paper.c_us), (PAPER_A_MS, PAPER_C_US));
+        // The extra target time at 128 over M = 1, in % of the step at M = 1.
+        let share = unet.target_share(128.0).unwrap();
+        assert!((share - 100.0 * 1.9 / (128.0 * 4.3009)).abs() < 1e-12, "{share}");
+        assert_eq!(unet.target_share(64.0), None);
+    }
+
+    #[test]
+    fn the_fit_lines_are_the_cost_model_and_pass_through_the_mean_target() {
+        let target = [1.0, 2.0, 4.0, 5.0];
+        let view = View::read(&table(&paper_steps(), &target)).unwrap();
+        let unet = &view.networks[0];
+        let step = unet.step_line().unwrap();
+        assert!((step.at(1000.0) - 128.0 * (4.3 + 0.9)).abs() < 1e-9);
+        let line = unet.target_line().unwrap();
+        assert!((line.slope - 128.0 * unet.target_fit.c_us * 1e-3).abs() < 1e-15);
+        let mean_m = GRID.iter().sum::<usize>() as f64 / 4.0;
+        assert!((line.at(mean_m) - 3.0).abs() < 1e-12);
+        // Fewer than two M: no fit, no line.
+        let mut t = TableBuilder::new(&COLUMNS);
+        push_timings(&mut t, Network::Mlp, &[1], BATCH, &[2.0], &[0.5]);
+        push_paper_model(&mut t, &[1]);
+        let mlp = &View::read(&t.finish().unwrap()).unwrap().networks[0];
+        assert!(mlp.step_line().is_none() && mlp.target_line().is_none());
+    }
+
+    #[test]
+    fn an_unknown_model_is_named() {
+        let mut t = TableBuilder::new(&COLUMNS);
+        t.push(row!["gpu-net", 1usize, STEP_MS, 1.0]);
+        push_paper_model(&mut t, &[1]);
+        let err = View::read(&t.finish().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("model 'gpu-net' is neither a timed network (mlp, unet) nor 'paper'"), "{err}");
+    }
+
+    #[test]
+    fn c10_reads_the_unets_overheads_and_needs_three_references() {
+        let target: Vec<f64> = GRID.iter().map(|&m| 0.1 + 128.0 * 0.0009 * m as f64).collect();
+        let view = View::read(&table(&paper_steps(), &target)).unwrap();
+        let (o, value) = measure(&view).unwrap();
+        assert!((o.at_128 - 100.0 * 127.0 * 0.0009 / 4.3009).abs() < 1e-9);
+        assert!((o.at_1000.unwrap() - 100.0 * 999.0 * 0.0009 / 4.3009).abs() < 1e-9);
+        assert!((o.target_fit.r2 - 1.0).abs() < 1e-12 && (o.step_fit.r2 - 1.0).abs() < 1e-12);
+        assert!(value.starts_with("U-Net: EFM target time linear in M with R^2 = 1.0000"), "{value}");
+        let mut t = TableBuilder::new(&COLUMNS);
+        push_timings(&mut t, Network::UNet, &[1, 128], BATCH, &[1.0, 2.0], &[0.1, 0.2]);
+        push_paper_model(&mut t, &[1, 128]);
+        let err = measure(&View::read(&t.finish().unwrap()).unwrap()).err().unwrap().to_string();
+        assert!(err.contains("unet needs step_ms at M = 1, 128 and a third M"), "{err}");
     }
 }
