@@ -1,4 +1,4 @@
-//! Collapse time (beyond the paper): the first time t* at which the closed form has collapsed
+//! Collapse time (beyond the paper), drawn from [`collapse::View`]: the first time t* at which the closed form has collapsed
 //! onto the generating point, for Gaussian mixtures of dimension d and size n and for real
 //! images at several resolutions, against log(n)/d on a log axis. Left: t* from the mean
 //! cosine; right: from the median largest softmax weight. Marker colour: n (dark = small); open
@@ -8,19 +8,18 @@
 //! the axis would bend, is in the report); its coefficients, R² and point count are in the
 //! legend.
 
+use cfm_study::figures::collapse::{self, Definition};
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
 use crate::Result;
 use crate::canvas::{self, Axes, DOT, Entry, Mark};
 use crate::style::{self, INK};
-use crate::table::{Table, sorted_distinct};
 
-const ID: &str = "collapse";
-/// The two definitions of t*: key in the statistic names, panel title, name in the legend.
-const PANELS: [(&str, &str, &str); 2] = [
-    ("cosine", "t* from the mean cosine", "mean cosine"),
-    ("weight", "t* from the median largest softmax weight", "largest weight"),
+/// The two definitions of t*: panel title, name in the legend.
+const PANELS: [(Definition, &str, &str); 2] = [
+    (Definition::Cosine, "t* from the mean cosine", "mean cosine"),
+    (Definition::Weight, "t* from the median largest softmax weight", "largest weight"),
 ];
 /// Height of the panels, in pixels.
 const HEIGHT: u32 = 520;
@@ -42,38 +41,14 @@ struct Panel {
 
 /// Renders the collapse-time figure.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["n", "log_n_over_d", "statistic", "value"])?;
-    let (ns, xs, stats, values) =
-        (table.num("n")?, table.num("log_n_over_d")?, table.text("statistic")?, table.num("value")?);
+    let view = collapse::View::read(df)?;
     let mut panels = Vec::new();
-    for (key, panel_title, short) in PANELS {
-        let stat = format!("t_star_{key}");
-        let points: Vec<(f64, f64, f64)> =
-            (0..ns.len()).filter(|&i| stats[i] == stat).map(|i| (xs[i], ns[i], values[i])).collect();
-        if points.is_empty() {
-            return Err(table.malformed(format!("no '{stat}' rows")));
-        }
-        if let Some(p) = points.iter().find(|p| p.0.is_nan() || p.0 <= 0.0) {
-            return Err(
-                table.malformed(format!("'{stat}' row with log_n_over_d = {}: must be positive", p.0))
-            );
-        }
-        let mut fit = [f64::NAN; 4];
-        for (slot, part) in fit.iter_mut().zip(["log_intercept", "log_slope", "log_r2", "points"]) {
-            let stat = format!("fit_{part}_{key}");
-            let i = stats
-                .iter()
-                .position(|s| *s == stat)
-                .ok_or_else(|| table.malformed(format!("no '{stat}' row")))?;
-            *slot = values[i];
-        }
+    for (definition, panel_title, short) in PANELS {
+        let collapse::Panel { points, fit } = view.panel(definition)?;
         panels.push(Panel { title: panel_title, name: short, points, fit });
     }
-    let predicted: Vec<(f64, f64, f64)> = (0..ns.len())
-        .filter(|&i| stats[i] == "t_star_predicted")
-        .map(|i| (xs[i], ns[i], values[i]))
-        .collect();
-    let sizes = sorted_distinct(panels.iter().flat_map(|p| p.points.iter().map(|q| q.1)));
+    let predicted = view.predicted();
+    let sizes = view.sizes();
     let colour = |n: f64| style::sequential(sizes.iter().position(|&s| s == n).unwrap_or(0), sizes.len());
     let xs = || panels.iter().flat_map(|p| p.points.iter().map(|q| q.0));
     let (x_lo, x_hi) = (xs().fold(f64::INFINITY, f64::min), xs().fold(0.0, f64::max));
@@ -140,7 +115,9 @@ mod tests {
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
-    const COLUMNS: [&str; 5] = ["d", "n", "log_n_over_d", "statistic", "value"];
+    use cfm_study::figures::collapse::{
+        COLUMNS, DEFINITIONS, FIT_PARTS, GMM, T_STAR_COSINE, T_STAR_WEIGHT, fit_statistic,
+    };
 
     /// d in {2, 32, 512} x n in {100, 1000}; t*_cosine is censored at d = 2, t*_weight never.
     fn table(weight_intercept: f64) -> DataFrame {
@@ -149,15 +126,16 @@ mod tests {
             for n in [100usize, 1000] {
                 let x = (n as f64).ln() / d as f64;
                 let cosine = if d == 2 { 1.0 } else { 0.1 + 0.5 * x };
-                b.push(row![d, n, x, "t_star_cosine", cosine]);
-                b.push(row![d, n, x, "t_star_weight", 0.1 + 0.2 * x]);
+                b.push(row![GMM, d, n, x, T_STAR_COSINE, cosine]);
+                b.push(row![GMM, d, n, x, T_STAR_WEIGHT, 0.1 + 0.2 * x]);
             }
         }
-        for (key, a, slope) in [("cosine", 0.1, 0.5), ("weight", weight_intercept, 0.2)] {
-            b.push(row![0usize, 0usize, 0.0, format!("fit_log_intercept_{key}"), a]);
-            b.push(row![0usize, 0usize, 0.0, format!("fit_log_slope_{key}"), slope]);
-            b.push(row![0usize, 0usize, 0.0, format!("fit_log_r2_{key}"), 1.0]);
-            b.push(row![0usize, 0usize, 0.0, format!("fit_points_{key}"), 4.0]);
+        for (key, a, slope) in [(DEFINITIONS[0], 0.1, 0.5), (DEFINITIONS[1], weight_intercept, 0.2)] {
+            // The fit in ln(log(n)/d) and its point count.
+            let parts = [(FIT_PARTS[4], a), (FIT_PARTS[5], slope), (FIT_PARTS[6], 1.0), (FIT_PARTS[3], 4.0)];
+            for (part, v) in parts {
+                b.push(row![GMM, 0usize, 0usize, 0.0, fit_statistic(part, key), v]);
+            }
         }
         b.finish().unwrap()
     }
@@ -192,10 +170,10 @@ mod tests {
 
     #[test]
     fn missing_rows_and_columns_are_named() {
-        let err = render(&table(0.1).drop("log_n_over_d").unwrap(), TITLE, CAPTION).unwrap_err().to_string();
+        let err = render(&table(0.1).drop(COLUMNS[3]).unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("collapse") && err.contains("'log_n_over_d'"), "{err}");
         let mut b = TableBuilder::new(&COLUMNS);
-        b.push(row![2usize, 100usize, 2.3, "t_star_cosine", 0.5]);
+        b.push(row![GMM, 2usize, 100usize, 2.3, T_STAR_COSINE, 0.5]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("no 'fit_log_intercept_cosine' row"), "{err}");
     }

@@ -1,11 +1,11 @@
-//! Fig. 3: the hybrid sampler, which follows the closed form u* on [0, tau) and the network on
+//! Fig. 3, drawn from [`fig3::View`]: the hybrid sampler, which follows the closed form u* on [0, tau) and the network on
 //! [tau, 1) from fixed noises. One section per dataset. Top: against tau, the mean distance of
 //! the outputs to the nearest training image in pixels (thick black; each highlighted noise a
 //! thin coloured line) and in classifier features, and the fraction of outputs that are copies
 //! (d1/d2 < 1/3). Bottom: the output of each highlighted noise (rows, labelled in its line's
 //! colour) at each tau (columns), grey or RGB (channel-major) with -1 black and 1 white.
 
-use cfm_study::figures::fig3;
+use cfm_study::figures::fig3::{self, Curve, DatasetView, Strip};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
@@ -13,14 +13,12 @@ use polars::prelude::DataFrame;
 use crate::Result;
 use crate::canvas::{self, Area, Axes, Entry, Mark};
 use crate::style::{self, CHAR_WIDTH, INK, TICK_PX, WIDTH};
-use crate::table::{Table, distinct, sorted_distinct};
 
-const ID: &str = "fig3";
-/// The means drawn in the top panels: statistic, panel title and axis description.
-const PANELS: [(&str, &str, &str); 3] = [
-    (fig3::MEAN_PIXEL_DISTANCE, "distance to training set, pixels", "L2 to nearest training image"),
-    (fig3::MEAN_FEATURE_DISTANCE, "distance in classifier features", "L2 to nearest, features"),
-    (fig3::FRACTION_MEMORIZED, "fraction of copies", "fraction of outputs"),
+/// The top panels, one per mean of [`DatasetView::means`]: panel title and axis description.
+const PANELS: [(&str, &str); 3] = [
+    ("distance to training set, pixels", "L2 to nearest training image"),
+    ("distance in classifier features", "L2 to nearest, features"),
+    ("fraction of copies", "fraction of outputs"),
 ];
 /// Height of the top panels, in pixels.
 const PANEL_H: u32 = 300;
@@ -35,100 +33,20 @@ const GAP: u32 = 8;
 /// Largest size of an image pixel, in pixels.
 const MAX_PX: u32 = 6;
 
-/// Points `(tau, value)` sorted by tau.
-type Points = Vec<(f64, f64)>;
-
-/// One dataset's section.
-struct Section {
-    dataset: String,
-    /// The means of [`PANELS`].
-    means: Vec<Points>,
-    /// The highlighted noises (sample ids, ascending) whose colour is their position here.
-    noises: Vec<f64>,
-    /// Per highlighted noise with `pixel_distance` rows: its position and distance against tau.
-    distances: Vec<(usize, Points)>,
-    /// The taus of the image strip, ascending.
-    taus: Vec<f64>,
-    /// Per highlighted noise with `image` rows: its position and its image at each tau.
-    images: Vec<(usize, Vec<Vec<f64>>)>,
-    /// Colour channels (1 or 3) and side of the images.
-    channels: usize,
-    side: usize,
+/// One dataset's section: its view and the outputs of its highlighted noises.
+struct Section<'a> {
+    data: &'a DatasetView,
+    strip: &'a Strip,
 }
 
 /// Renders Fig. 3.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "tau", "sample", "index", "statistic", "value"])?;
-    let (names, taus, samples) = (table.text("dataset")?, table.num("tau")?, table.num("sample")?);
-    let (idx, stats, values) = (table.num("index")?, table.text("statistic")?, table.num("value")?);
-    let mut sections = Vec::new();
-    for name in distinct(names.iter().cloned()) {
-        let of = |stat: &str| -> Vec<usize> {
-            (0..names.len()).filter(|&i| names[i] == name && stats[i] == stat).collect()
-        };
-        let bad = |msg: String| table.malformed(format!("dataset '{name}': {msg}"));
-        let sorted = |rows: &[usize]| -> Points {
-            let mut points: Points = rows.iter().map(|&i| (taus[i], values[i])).collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            points
-        };
-        let mut means = Vec::new();
-        for (stat, ..) in PANELS {
-            let rows = of(stat);
-            if rows.is_empty() {
-                return Err(table.malformed(format!("dataset '{name}' has no '{stat}' rows")));
-            }
-            means.push(sorted(&rows));
-        }
-        let (distance_rows, image_rows) = (of(fig3::PIXEL_DISTANCE), of(fig3::IMAGE));
-        if image_rows.is_empty() {
-            return Err(table.malformed(format!("dataset '{name}' has no 'image' rows")));
-        }
-        let noises = sorted_distinct(distance_rows.iter().chain(&image_rows).map(|&i| samples[i]));
-        let of_noise = |rows: &[usize], s: f64| -> Vec<usize> {
-            rows.iter().copied().filter(|&i| samples[i] == s).collect()
-        };
-        let distances = (0..noises.len())
-            .map(|k| (k, sorted(&of_noise(&distance_rows, noises[k]))))
-            .filter(|(_, points)| !points.is_empty())
-            .collect();
-        let strip_taus = sorted_distinct(image_rows.iter().map(|&i| taus[i]));
-        let mut images = Vec::new();
-        for (k, &s) in noises.iter().enumerate() {
-            let mine = of_noise(&image_rows, s);
-            if mine.is_empty() {
-                continue;
-            }
-            let mut row = Vec::new();
-            for &tau in &strip_taus {
-                let mut pixels: Vec<(f64, f64)> =
-                    mine.iter().filter(|&&i| taus[i] == tau).map(|&i| (idx[i], values[i])).collect();
-                if pixels.is_empty() {
-                    return Err(bad(format!("noise {s} has no 'image' rows at tau = {tau}")));
-                }
-                pixels.sort_by(|a, b| a.0.total_cmp(&b.0));
-                row.push(pixels.into_iter().map(|p| p.1).collect::<Vec<f64>>());
-            }
-            images.push((k, row));
-        }
-        let len = images[0].1[0].len();
-        if let Some(other) = images.iter().flat_map(|(_, row)| row).find(|image| image.len() != len) {
-            return Err(bad(format!("images of different sizes ({len} and {} values)", other.len())));
-        }
-        let (channels, side) = shape(len).ok_or_else(|| {
-            bad(format!("images of {len} values are neither square grey nor square RGB images"))
-        })?;
-        sections.push(Section {
-            dataset: name.clone(),
-            means,
-            noises,
-            distances,
-            taus: strip_taus,
-            images,
-            channels,
-            side,
-        });
-    }
+    let view = fig3::View::read(df)?;
+    let sections = view
+        .datasets
+        .iter()
+        .map(|data| Ok(Section { data, strip: data.strip()? }))
+        .collect::<Result<Vec<_>>>()?;
     let heights: Vec<u32> = sections.iter().map(section_height).collect();
     canvas::figure(title, caption, heights.iter().sum(), |area| {
         let mut rest = area.clone();
@@ -138,15 +56,6 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
             rest = below;
         }
         Ok(())
-    })
-}
-
-/// The channels and side of a square image of `len` values: grey if `len` is a square, else
-/// RGB if `len / 3` is.
-fn shape(len: usize) -> Option<(usize, usize)> {
-    [1, 3].into_iter().find_map(|channels| {
-        let side = ((len / channels) as f64).sqrt().round() as usize;
-        (side > 0 && channels * side * side == len).then_some((channels, side))
     })
 }
 
@@ -160,8 +69,8 @@ fn strip_layout(count: usize, side: usize) -> (u32, u32, u32) {
 
 /// The height of a section: heading, panels, strip heading, column labels and image rows.
 fn section_height(section: &Section) -> u32 {
-    let (_, _, size) = strip_layout(section.taus.len(), section.side);
-    let strip = COLUMN_LABELS + section.images.len() as u32 * (size + GAP) + 10;
+    let (_, _, size) = strip_layout(section.strip.taus.len(), section.strip.side);
+    let strip = COLUMN_LABELS + section.strip.images.len() as u32 * (size + GAP) + 10;
     2 * canvas::heading_height() + PANEL_H + strip
 }
 
@@ -172,15 +81,16 @@ fn colour(k: usize) -> RGBColor {
 
 /// A section: the distance panels with their legend, then the image strip.
 fn draw_section(area: &Area<'_>, section: &Section) -> Result<()> {
-    let below = canvas::heading(area, &section.dataset)?;
+    let data = section.data;
+    let below = canvas::heading(area, &data.dataset)?;
     let (top, strip) = below.split_vertically(PANEL_H);
     let (plots, key) = canvas::with_legend(&top, LEGEND);
-    for (k, ((means, slot), (_, title, y))) in
-        section.means.iter().zip(plots.split_evenly((1, PANELS.len()))).zip(PANELS).enumerate()
+    for (k, ((means, slot), (title, y))) in
+        data.means().into_iter().zip(plots.split_evenly((1, PANELS.len()))).zip(PANELS).enumerate()
     {
-        let mut lines: Vec<(&Points, RGBColor, u32)> = vec![(means, INK, 3)];
+        let mut lines: Vec<(&Curve, RGBColor, u32)> = vec![(means, INK, 3)];
         if k == 0 {
-            lines.extend(section.distances.iter().map(|(n, points)| (points, colour(*n), 1)));
+            lines.extend(data.distances.iter().map(|(n, points)| (points, colour(*n), 1)));
         }
         let y_top = if k + 1 == PANELS.len() {
             1.02
@@ -188,7 +98,7 @@ fn draw_section(area: &Area<'_>, section: &Section) -> Result<()> {
             let all = lines.iter().flat_map(|(points, ..)| points.iter().map(|p| p.1));
             all.filter(|v| v.is_finite()).fold(0.0, f64::max).max(1e-9) * 1.08
         };
-        let axes = Axes { x_ticks: 6, ..Axes::new(title, "tau", y) };
+        let axes = Axes { x_ticks: 6, ..Axes::new(title, fig3::TAU, y) };
         let mut chart = canvas::panel(&slot, &axes, 0.0..1.0, 0.0..y_top)?;
         // The thin noise lines first, the mean on top.
         for (points, c, width) in lines.iter().rev() {
@@ -196,7 +106,7 @@ fn draw_section(area: &Area<'_>, section: &Section) -> Result<()> {
         }
     }
     let mut entries = vec![Entry::new(Mark::Line(INK), "mean over all noises")];
-    entries.extend(section.distances.iter().map(|(k, _)| noise_entry(section, *k)));
+    entries.extend(data.distances.iter().map(|(k, _)| noise_entry(data, *k)));
     entries.push(Entry::new(Mark::None, "tau = 0: the network only; tau = 1: the closed form only"));
     canvas::legend(&key, &entries)?;
     let strip = canvas::heading(&strip, "outputs of the highlighted noises (rows) at each tau (columns)")?;
@@ -204,39 +114,40 @@ fn draw_section(area: &Area<'_>, section: &Section) -> Result<()> {
 }
 
 /// The legend entry of highlighted noise number `k`.
-fn noise_entry(section: &Section, k: usize) -> Entry {
-    Entry::new(Mark::Line(colour(k)), format!("noise {}", section.noises[k]))
+fn noise_entry(data: &DatasetView, k: usize) -> Entry {
+    Entry::new(Mark::Line(colour(k)), format!("noise {}", data.noises[k]))
 }
 
 /// The image strip: a row per highlighted noise, a column per tau (labelled where they fit).
 fn draw_strip(area: &Area<'_>, section: &Section) -> Result<()> {
+    let (strip, noises) = (section.strip, &section.data.noises);
     let (labels, grid) = area.split_horizontally(LABELS);
-    let (pitch, px, size) = strip_layout(section.taus.len(), section.side);
-    let names: Vec<String> = section.taus.iter().map(|t| style::num(*t, 3)).collect();
+    let (pitch, px, size) = strip_layout(strip.taus.len(), strip.side);
+    let names: Vec<String> = strip.taus.iter().map(|t| style::num(*t, 3)).collect();
     let widest = names.iter().map(|n| n.chars().count()).max().unwrap_or(1) as f64 * TICK_PX * CHAR_WIDTH;
     let every = ((widest + 8.0) / pitch as f64).ceil().max(1.0) as usize;
     let centre = style::font(TICK_PX).color(&INK).pos(Pos::new(HPos::Center, VPos::Center));
     let left = style::font(TICK_PX).color(&INK).pos(Pos::new(HPos::Left, VPos::Center));
     let label_y = COLUMN_LABELS as i32 / 2;
-    labels.draw_text("tau =", &left, (8, label_y))?;
+    labels.draw_text(&format!("{} =", fig3::TAU), &left, (8, label_y))?;
     for (c, name) in names.iter().enumerate().step_by(every) {
         grid.draw_text(name, &centre, ((c as u32 * pitch + pitch / 2) as i32, label_y))?;
     }
-    let plane = section.side * section.side;
-    for (r, (k, row)) in section.images.iter().enumerate() {
+    let plane = strip.side * strip.side;
+    for (r, (k, row)) in strip.images.iter().enumerate() {
         let y = (COLUMN_LABELS + r as u32 * (size + GAP) + GAP / 2) as i32;
         let mid = y + size as i32 / 2;
         labels.draw(&PathElement::new(vec![(8, mid), (24, mid)], colour(*k).stroke_width(3)))?;
-        labels.draw_text(&format!("noise {}", section.noises[*k]), &left, (30, mid))?;
+        labels.draw_text(&format!("noise {}", noises[*k]), &left, (30, mid))?;
         for (c, image) in row.iter().enumerate() {
             let x = (c as u32 * pitch + (pitch - size) / 2) as i32;
             for p in 0..plane {
-                let fill = match section.channels {
+                let fill = match strip.channels {
                     1 => style::grey(image[p]),
                     _ => style::rgb(image[p], image[plane + p], image[2 * plane + p]),
                 };
                 let (x0, y0) =
-                    (x + (p % section.side) as i32 * px as i32, y + (p / section.side) as i32 * px as i32);
+                    (x + (p % strip.side) as i32 * px as i32, y + (p / strip.side) as i32 * px as i32);
                 grid.draw(&Rectangle::new([(x0, y0), (x0 + px as i32, y0 + px as i32)], fill.filled()))?;
             }
         }
@@ -252,7 +163,9 @@ mod tests {
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
-    const COLUMNS: [&str; 6] = ["dataset", "tau", "sample", "index", "statistic", "value"];
+    use cfm_study::figures::fig3::{
+        COLUMNS, FRACTION_MEMORIZED, IMAGE, MEAN_FEATURE_DISTANCE, MEAN_PIXEL_DISTANCE, PIXEL_DISTANCE,
+    };
     const TAUS: [f64; 5] = [0.0, 0.25, 0.5, 0.75, 1.0];
     /// Highlighted noises of the digits.
     const NOISES: usize = 3;
@@ -271,19 +184,19 @@ mod tests {
         };
         for (name, taus, noises) in [("digits", &TAUS[..], NOISES), ("tiny-rgb", &TAUS[..3], 1)] {
             for &tau in taus {
-                push(name, tau, -1, 0, "mean_pixel_distance", 3.0 - 2.0 * tau);
-                push(name, tau, -1, 0, "mean_feature_distance", 10.0 - 9.0 * tau);
-                push(name, tau, -1, 0, "fraction_memorized", tau);
+                push(name, tau, -1, 0, MEAN_PIXEL_DISTANCE, 3.0 - 2.0 * tau);
+                push(name, tau, -1, 0, MEAN_FEATURE_DISTANCE, 10.0 - 9.0 * tau);
+                push(name, tau, -1, 0, FRACTION_MEMORIZED, tau);
                 for s in 0..noises as i64 {
-                    push(name, tau, s, 0, "pixel_distance", 3.0 - tau * s as f64);
+                    push(name, tau, s, 0, PIXEL_DISTANCE, 3.0 - tau * s as f64);
                     if name == "digits" {
                         for k in 0..pixels {
-                            push(name, tau, s, k, "image", -1.0 + k as f64 / 40.0);
+                            push(name, tau, s, k, IMAGE, -1.0 + k as f64 / 40.0);
                         }
                     } else {
                         for (c, v) in RGB.into_iter().enumerate() {
                             for k in 0..4 {
-                                push(name, tau, s, 4 * c + k, "image", v);
+                                push(name, tau, s, 4 * c + k, IMAGE, v);
                             }
                         }
                     }
@@ -344,11 +257,11 @@ mod tests {
         assert!(pitch < 40, "{pitch}");
         let mut b = TableBuilder::new(&COLUMNS);
         for &tau in &many {
-            for stat in ["mean_pixel_distance", "mean_feature_distance", "fraction_memorized"] {
+            for stat in [MEAN_PIXEL_DISTANCE, MEAN_FEATURE_DISTANCE, FRACTION_MEMORIZED] {
                 b.push(row!["digits", tau, -1i64, 0usize, stat, 0.5]);
             }
             for k in 0..64usize {
-                b.push(row!["digits", tau, 0i64, k, "image", 0.0]);
+                b.push(row!["digits", tau, 0i64, k, IMAGE, 0.0]);
             }
         }
         let el = testing::parse(&render(&b.finish().unwrap(), TITLE, CAPTION).unwrap());
@@ -359,12 +272,12 @@ mod tests {
     #[test]
     fn missing_rows_and_odd_images_are_named() {
         let skip = |name: &str, tau: f64, s: i64, stat: &str| {
-            name == "digits" && tau == 0.5 && s == 1 && stat == "image"
+            name == "digits" && tau == 0.5 && s == 1 && stat == IMAGE
         };
         let err = render(&table(64, skip), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("dataset 'digits': noise 1 has no 'image' rows at tau = 0.5"), "{err}");
         let skip =
-            |name: &str, _: f64, _: i64, stat: &str| name == "tiny-rgb" && stat == "mean_feature_distance";
+            |name: &str, _: f64, _: i64, stat: &str| name == "tiny-rgb" && stat == MEAN_FEATURE_DISTANCE;
         let err = render(&table(64, skip), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("dataset 'tiny-rgb' has no 'mean_feature_distance' rows"), "{err}");
         let err = render(&table(5, |_, _, _, _| false), TITLE, CAPTION).unwrap_err().to_string();
@@ -373,16 +286,8 @@ mod tests {
 
     #[test]
     fn missing_column_is_named() {
-        let df = table(64, |_, _, _, _| false).drop("tau").unwrap();
+        let df = table(64, |_, _, _, _| false).drop(COLUMNS[1]).unwrap();
         let err = render(&df, TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("fig3") && err.contains("'tau'"), "{err}");
-    }
-
-    #[test]
-    fn image_shapes() {
-        assert_eq!(shape(64), Some((1, 8)));
-        assert_eq!(shape(3072), Some((3, 32)));
-        assert_eq!(shape(12), Some((3, 2)));
-        assert_eq!(shape(5), None);
     }
 }

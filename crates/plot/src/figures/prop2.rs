@@ -1,25 +1,21 @@
-//! Proposition 2 checked numerically: one row of panels per dataset; left, the bias
+//! Proposition 2 checked numerically: draws [`prop2::View`], one row of panels per dataset; left, the bias
 //! `||E u*_M - u*||` of the EFM estimate, right, its variance `tr Cov(u*_M)`, both against the
 //! number M of reference points on log-log axes. One line per (estimator, t): solid with filled
 //! dots for the unbiased estimator (b_1 drawn from the posterior), dashed with open dots for
 //! the biased one (M uniform references); colour by t. Values <= 0 cannot sit on a log axis:
 //! they are drawn at a floor a decade below the smallest positive value, and the legend says so.
 
-use cfm_study::figures::prop2;
+use cfm_study::figures::prop2::{self, Estimator, Statistic};
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
-use crate::Result;
 use crate::canvas::{self, Axes, Entry, Mark};
 use crate::style::{self, INK};
-use crate::table::{Table, distinct, sorted_distinct};
+use crate::{Error, Result};
 
-const ID: &str = "prop2";
-/// The estimators, solid then dashed.
-const ESTIMATORS: [&str; 2] = [prop2::UNBIASED, prop2::BIASED];
-/// The statistics drawn, with their panel titles and axis descriptions.
-const PANELS: [(&str, &str); 2] =
-    [(prop2::BIAS, "bias ||E u*_M - u*||"), (prop2::VARIANCE, "variance tr Cov(u*_M)")];
+/// The statistics drawn, with their axis descriptions.
+const PANELS: [(Statistic, &str); 2] =
+    [(Statistic::Bias, "bias ||E u*_M - u*||"), (Statistic::Variance, "variance tr Cov(u*_M)")];
 /// Height of one dataset row, in pixels.
 const ROW_HEIGHT: u32 = 340;
 /// Width of the legend column, in pixels.
@@ -27,10 +23,9 @@ const LEGEND: u32 = 250;
 /// Radius of the markers, in pixels.
 const MARKER: u32 = 3;
 
-/// One line: estimator (index into [`ESTIMATORS`]), time (index into the sorted times) and
-/// points `(M, value)` sorted by M.
+/// One line: estimator, time (index into the view's times) and points `(M, value)` sorted by M.
 struct Line {
-    estimator: usize,
+    estimator: Estimator,
     time: usize,
     points: Vec<(f64, f64)>,
 }
@@ -47,50 +42,33 @@ struct Panel {
 
 /// Renders the Proposition 2 figure.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "estimator", "t", "m", "statistic", "value"])?;
-    let (names, estimators) = (table.text("dataset")?, table.text("estimator")?);
-    let (ts, ms, stats, values) =
-        (table.num("t")?, table.num("m")?, table.text("statistic")?, table.num("value")?);
-    if let Some(other) = estimators.iter().find(|e| !ESTIMATORS.contains(&e.as_str())) {
-        return Err(table.malformed(format!("unknown estimator '{other}' (expected unbiased or biased)")));
-    }
-    let times = sorted_distinct(ts.iter().copied());
-    let m_range = sorted_distinct(ms.iter().copied());
-    let (m_lo, m_hi) = (m_range[0], m_range[m_range.len() - 1]);
-    if m_lo < 1.0 {
-        return Err(table.malformed(format!("M = {m_lo}: the number of references is at least 1")));
-    }
+    let view = prop2::View::read(df)?;
+    let times = &view.times;
+    let (m_lo, m_hi) = view.m_range;
     let mut rows: Vec<Vec<Panel>> = Vec::new();
-    for name in distinct(names.iter().cloned()) {
+    for data in &view.datasets {
         let mut panels = Vec::new();
         for (stat, y) in PANELS {
-            let mine: Vec<usize> =
-                (0..names.len()).filter(|&i| names[i] == name && stats[i] == stat).collect();
-            if mine.is_empty() {
-                return Err(table.malformed(format!("dataset '{name}' has no '{stat}' rows")));
-            }
             let mut lines = Vec::new();
-            for (e, estimator) in ESTIMATORS.iter().enumerate() {
+            for estimator in Estimator::ALL {
                 for (k, &t) in times.iter().enumerate() {
-                    let mut points: Vec<(f64, f64)> = mine
-                        .iter()
-                        .filter(|&&i| estimators[i] == *estimator && ts[i] == t && values[i].is_finite())
-                        .map(|&i| (ms[i], values[i]))
-                        .collect();
-                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let Some(curve) = data.curve(estimator, t) else { continue };
+                    let points: Vec<(f64, f64)> =
+                        curve.points(stat).iter().copied().filter(|p| p.1.is_finite()).collect();
                     if !points.is_empty() {
-                        lines.push(Line { estimator: e, time: k, points });
+                        lines.push(Line { estimator, time: k, points });
                     }
                 }
             }
             let all = || lines.iter().flat_map(|l| &l.points).map(|p| p.1);
             if all().next().is_none() {
-                return Err(table.malformed(format!("dataset '{name}' has no finite '{stat}' values")));
+                let msg = format!("dataset '{}' has no finite '{}' values", data.dataset, stat.name());
+                return Err(Error::malformed(prop2::ID, msg));
             }
             let smallest = all().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
             let floor =
                 all().any(|v| v <= 0.0).then_some(if smallest.is_finite() { smallest / 10.0 } else { 1e-12 });
-            panels.push(Panel { dataset: name.clone(), stat, y, lines, floor });
+            panels.push(Panel { dataset: data.dataset.clone(), stat: stat.name(), y, lines, floor });
         }
         rows.push(panels);
     }
@@ -131,7 +109,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
             for line in &panel.lines {
                 let colour = style::sequential(line.time, times.len());
                 let points: Vec<(f64, f64)> = line.points.iter().map(|&p| clamp(p)).collect();
-                if line.estimator == 0 {
+                if line.estimator == Estimator::Unbiased {
                     chart.draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?;
                     chart.draw_series(points.iter().map(|&p| Circle::new(p, MARKER, colour.filled())))?;
                 } else {
@@ -163,19 +141,19 @@ mod tests {
 
     /// Two datasets x two estimators x two times x four M; one unbiased bias is exactly 0.
     fn table() -> DataFrame {
-        let mut b = TableBuilder::new(&["dataset", "estimator", "t", "m", "statistic", "value"]);
+        let mut b = TableBuilder::new(&prop2::COLUMNS);
         for name in ["two-moons", "digits"] {
-            for estimator in ["unbiased", "biased"] {
+            for estimator in [prop2::UNBIASED, prop2::BIASED] {
                 for t in [0.05, 0.5] {
                     for m in MS {
-                        let bias = if estimator == "unbiased" && m == 4 && name == "digits" {
+                        let bias = if estimator == prop2::UNBIASED && m == 4 && name == "digits" {
                             0.0
                         } else {
                             0.1 / m as f64
                         };
-                        b.push(row![name, estimator, t, m, "bias", bias]);
-                        b.push(row![name, estimator, t, m, "bias_z", 1.0]);
-                        b.push(row![name, estimator, t, m, "variance", 2.0 - 1.0 / m as f64]);
+                        b.push(row![name, estimator, t, m, prop2::BIAS, bias]);
+                        b.push(row![name, estimator, t, m, prop2::BIAS_Z, 1.0]);
+                        b.push(row![name, estimator, t, m, prop2::VARIANCE, 2.0 - 1.0 / m as f64]);
                     }
                 }
             }
@@ -211,19 +189,19 @@ mod tests {
 
     #[test]
     fn unknown_estimator_and_missing_statistic_are_errors() {
-        let mut b = TableBuilder::new(&["dataset", "estimator", "t", "m", "statistic", "value"]);
-        b.push(row!["a", "exact", 0.5, 1usize, "bias", 0.1]);
+        let mut b = TableBuilder::new(&prop2::COLUMNS);
+        b.push(row!["a", "exact", 0.5, 1usize, prop2::BIAS, 0.1]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("unknown estimator 'exact'"), "{err}");
-        let mut b = TableBuilder::new(&["dataset", "estimator", "t", "m", "statistic", "value"]);
-        b.push(row!["a", "biased", 0.5, 1usize, "bias", 0.1]);
+        let mut b = TableBuilder::new(&prop2::COLUMNS);
+        b.push(row!["a", prop2::BIASED, 0.5, 1usize, prop2::BIAS, 0.1]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("dataset 'a' has no 'variance' rows"), "{err}");
     }
 
     #[test]
     fn missing_column_is_named() {
-        let err = render(&table().drop("m").unwrap(), TITLE, CAPTION).unwrap_err().to_string();
+        let err = render(&table().drop(prop2::COLUMNS[3]).unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("prop2") && err.contains("'m'"), "{err}");
     }
 }

@@ -36,6 +36,11 @@
 //! `t* = a + b log(n) / d` over the points that did collapse (`fit_*`), and, since t* cannot
 //! exceed 1 while log(n)/d spans three decades, the fit `t* = a + b ln(log(n) / d)`
 //! (`fit_log_*`).
+//!
+//! The table reads into a [`View`]: one [`Cell`] per dataset, `d` and `n` with its collapse
+//! times, `Delta` and prediction, and the mixtures' [`Fits`] per [`Definition`]. The summary's
+//! fits, the key numbers, the collapse time that claims C5 and C7 are stated on
+//! ([`View::collapse_time`]) and the figure all read that view.
 
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
@@ -48,7 +53,7 @@ use super::fig1a::cosines;
 use crate::data::{DataSpec, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{grid, least_squares, mean, num, settles_above};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, stat_value};
+use crate::table::{Columns, TableBuilder, sorted_unique, unique};
 use crate::{Context, Profile, Result, row};
 
 /// The level both statistics must reach.
@@ -72,6 +77,16 @@ pub const T_STAR_COSINE: &str = "t_star_cosine";
 pub const T_STAR_WEIGHT: &str = "t_star_weight";
 /// The two definitions, as they suffix the fit statistics (`fit_slope_cosine`).
 pub const DEFINITIONS: [&str; 2] = ["cosine", "weight"];
+/// The parts of a fit, as they prefix the fit statistics (`fit_slope_cosine`), in the order of
+/// the summary rows: `t* = intercept + slope log(n)/d` with its R^2 over `points` collapsed
+/// mixtures, then `t* = log_intercept + log_slope ln(log(n)/d)` with its R^2.
+pub const FIT_PARTS: [&str; 7] =
+    ["intercept", "slope", "r2", "points", "log_intercept", "log_slope", "log_r2"];
+
+/// The statistic of fit part `part` (one of [`FIT_PARTS`]) for definition `definition`.
+pub fn fit_statistic(part: &str, definition: &str) -> String {
+    format!("fit_{part}_{definition}")
+}
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -167,36 +182,37 @@ pub fn predicted(n: usize, delta: f64) -> f64 {
     s / (1.0 + s)
 }
 
-/// The measured collapse time (largest weight) of `dataset` at its largest `n` and its native
-/// resolution (the widest `d`), and the predicted one: the clock of claims C5 and C7. The
-/// collapse table names pooled images by resolution (`fashion-mnist-28x28`): the rows of
-/// `dataset` are those named `dataset` or `dataset-<side>x<side>`.
+/// The measured and the predicted collapse time of `dataset`: [`View::collapse_time`].
 pub fn collapse_time(df: &DataFrame, dataset: &str) -> Result<(f64, f64)> {
-    let names: Vec<String> = distinct(df, "dataset")?
-        .into_iter()
-        .filter(|name| {
-            name == dataset
-                || name.strip_prefix(dataset).and_then(|r| r.strip_prefix('-')).is_some_and(|side| {
-                    side.split_once('x').is_some_and(|(a, b)| {
-                        a == b && !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit())
-                    })
-                })
-        })
-        .collect();
-    let mut best: Option<(f64, f64, DataFrame)> = None;
-    for name in names {
-        let rows = filter_eq(df, "dataset", &name)?;
-        for (d, n) in f64s(&rows, "d")?.into_iter().zip(f64s(&rows, "n")?) {
-            if best.as_ref().is_none_or(|b| (d, n) > (b.0, b.1)) {
-                best = Some((d, n, rows.clone()));
-            }
+    View::read(df)?.collapse_time(dataset)
+}
+
+/// The collapse times of the closed form over `cf` by both definitions (1: not reached on
+/// `times`), from the pairs `(x0, x1)`: the times are scanned in order until both statistics
+/// have reached [`LEVEL`].
+fn collapse_times(
+    cf: &cfm_core::ClosedForm,
+    x0: &cfm_core::Matrix,
+    x1: &cfm_core::Matrix,
+    times: &[f64],
+    bar: &ProgressBar,
+) -> Result<[f64; 2]> {
+    let (mut cos_curve, mut weight_curve, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+    bar.set_length(times.len() as u64);
+    for &t in times {
+        let (cos, mut maxw) = cosines(cf, x0, x1, t)?;
+        maxw.sort_by(f64::total_cmp);
+        ts.push(t);
+        cos_curve.push(mean(&cos));
+        weight_curve.push(0.5 * (maxw[(maxw.len() - 1) / 2] + maxw[maxw.len() / 2]));
+        bar.inc(1);
+        // Both statistics have crossed: later times cannot change t*.
+        if cos_curve.last() >= Some(&LEVEL) && weight_curve.last() >= Some(&LEVEL) {
+            break;
         }
     }
-    let Some((d, n, rows)) = best else {
-        return Err(crate::Error::invalid(format!("collapse: no {dataset} rows")));
-    };
-    let at = crate::table::filter_near(&crate::table::filter_near(&rows, "d", d)?, "n", n)?;
-    Ok((stat_value(&at, T_STAR_WEIGHT)?, stat_value(&at, T_STAR_PREDICTED)?))
+    let settled = |curve: &[f64]| settles_above(&ts, curve, LEVEL).unwrap_or(1.0);
+    Ok([settled(&cos_curve), settled(&weight_curve)])
 }
 
 /// The figure.
@@ -222,47 +238,37 @@ impl Figure for Collapse {
         Box::new(plan(profile))
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let view = View::read(df)?;
         let mut images = KeyTable::new(
             "Measured and predicted collapse times",
             &["data", "d", "n", "Delta", "t* (mean cosine)", "t* (largest weight)", "predicted s / (1 + s)"],
         );
-        for name in distinct(df, "dataset")? {
-            let rows = filter_eq(&filter_eq(df, "dataset", &name)?, "statistic", DELTA)?;
-            for (d, n) in f64s(&rows, "d")?.into_iter().zip(f64s(&rows, "n")?) {
-                let r = crate::table::filter_near(
-                    &crate::table::filter_near(&filter_eq(df, "dataset", &name)?, "d", d)?,
-                    "n",
-                    n,
-                )?;
+        let value = |v: Option<f64>, digits| num(v.unwrap_or(f64::NAN), digits);
+        for dataset in unique(view.cells.iter().map(|c| &c.dataset)) {
+            for c in view.cells.iter().filter(|c| &c.dataset == dataset && c.delta.is_some()) {
                 images.rows.push(vec![
-                    if name == GMM { format!("gmm-d{d}") } else { name.clone() },
-                    num(d, 4),
-                    num(n, 5),
-                    num(stat_value(&r, DELTA)?, 3),
-                    num(stat_value(&r, T_STAR_COSINE)?, 2),
-                    num(stat_value(&r, T_STAR_WEIGHT)?, 2),
-                    num(stat_value(&r, T_STAR_PREDICTED)?, 2),
+                    if c.dataset == GMM { format!("gmm-d{}", c.d) } else { c.dataset.clone() },
+                    num(c.d, 4),
+                    num(c.n, 5),
+                    value(c.delta, 3),
+                    value(c.t_star(Definition::Cosine), 2),
+                    value(c.t_star(Definition::Weight), 2),
+                    value(c.t_star_predicted, 2),
                 ]);
             }
         }
-        let gmm = filter_eq(df, "dataset", GMM)?;
-        let df = &gmm;
         let mut k = KeyTable::new(
             "Gaussian mixtures: fits of t* against x = log(n)/d",
             &["t* from", "points fitted", "linear in x = log(n)/d", "linear in ln x"],
         );
-        for stat in DEFINITIONS {
-            let v = |key: &str| -> Result<String> { Ok(num(stat_value(df, &format!("{key}_{stat}"))?, 3)) };
+        for definition in Definition::ALL {
+            let fit = view.fits(definition);
+            let v = |part: &Option<f64>| value(*part, 3);
             k.rows.push(vec![
-                stat.to_string(),
-                v("fit_points")?,
-                format!("{} + {} x (R^2 {})", v("fit_intercept")?, v("fit_slope")?, v("fit_r2")?),
-                format!(
-                    "{} + {} ln x (R^2 {})",
-                    v("fit_log_intercept")?,
-                    v("fit_log_slope")?,
-                    v("fit_log_r2")?
-                ),
+                definition.key().to_string(),
+                v(&fit.points),
+                format!("{} + {} x (R^2 {})", v(&fit.intercept), v(&fit.slope), v(&fit.r2)),
+                format!("{} + {} ln x (R^2 {})", v(&fit.log_intercept), v(&fit.log_slope), v(&fit.log_r2)),
             ]);
         }
         Ok(vec![images, k])
@@ -271,75 +277,334 @@ impl Figure for Collapse {
         let cfg: CellConfig = cell.config()?;
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
-        let label = format!("{}-n{n}", cfg.data.name());
-        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("collapse").derive(&label));
+        let streams = ctx.stream("collapse").derive(&format!("{}-n{n}", cfg.data.name()));
+        let (x0, x1) = pairs(&data, cfg.pairs, &streams);
         let cf = cfm_core::ClosedForm::new(data)?;
-        let (mut cos_curve, mut weight_curve, mut ts) = (Vec::new(), Vec::new(), Vec::new());
-        bar.set_length(cfg.times.len() as u64);
-        for &t in &cfg.times {
-            let (cos, mut maxw) = cosines(&cf, &x0, &x1, t)?;
-            maxw.sort_by(f64::total_cmp);
-            ts.push(t);
-            cos_curve.push(mean(&cos));
-            weight_curve.push(0.5 * (maxw[(maxw.len() - 1) / 2] + maxw[maxw.len() / 2]));
-            bar.inc(1);
-            // Both statistics have crossed: later times cannot change t*.
-            if cos_curve.last() >= Some(&LEVEL) && weight_curve.last() >= Some(&LEVEL) {
-                break;
-            }
-        }
-        let x = (n as f64).ln() / d as f64;
-        let delta = train_to_train_sampled(
-            cf.refs(),
-            DELTA_QUERIES,
-            &mut ctx.stream("collapse").derive(&label).derive("delta"),
-        )?;
+        let [t_star_cosine, t_star_weight] = collapse_times(&cf, &x0, &x1, &cfg.times, bar)?;
+        let delta = train_to_train_sampled(cf.refs(), DELTA_QUERIES, &mut streams.derive("delta"))?;
         let name = match cfg.data {
             DataSpec::Gmm { .. } => GMM.to_string(),
             _ => cfg.data.name(),
         };
+        let x = (n as f64).ln() / d as f64;
         let mut table = TableBuilder::new(&COLUMNS);
-        table.push(row![
-            name.clone(),
-            d,
-            n,
-            x,
-            T_STAR_COSINE,
-            settles_above(&ts, &cos_curve, LEVEL).unwrap_or(1.0)
-        ]);
-        table.push(row![
-            name.clone(),
-            d,
-            n,
-            x,
-            T_STAR_WEIGHT,
-            settles_above(&ts, &weight_curve, LEVEL).unwrap_or(1.0)
-        ]);
-        table.push(row![name.clone(), d, n, x, DELTA, delta]);
-        table.push(row![name, d, n, x, T_STAR_PREDICTED, predicted(n, delta)]);
+        for (stat, v) in [
+            (T_STAR_COSINE, t_star_cosine),
+            (T_STAR_WEIGHT, t_star_weight),
+            (DELTA, delta),
+            (T_STAR_PREDICTED, predicted(n, delta)),
+        ] {
+            table.push(row![name.clone(), d, n, x, stat, v]);
+        }
         table.finish()
     }
     fn summarize(&self, table: &DataFrame) -> Result<Option<DataFrame>> {
+        let view = View::read(table)?;
         let mut out = TableBuilder::new(&COLUMNS);
-        let gmm = filter_eq(table, "dataset", GMM)?;
-        for stat in DEFINITIONS {
-            let rows = filter_eq(&gmm, "statistic", &format!("t_star_{stat}"))?;
-            let pts: Vec<(f64, f64)> = f64s(&rows, "log_n_over_d")?
-                .into_iter()
-                .zip(f64s(&rows, "value")?)
-                .filter(|&(_, t)| t < 1.0)
-                .collect();
+        for definition in Definition::ALL {
+            let pts = view.mixture_points(definition);
             let (a, b, r2) = least_squares(&pts);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_intercept_{stat}"), a]);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_slope_{stat}"), b]);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_r2_{stat}"), r2]);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_points_{stat}"), pts.len() as f64]);
             let logs: Vec<(f64, f64)> = pts.iter().map(|&(x, t)| (x.ln(), t)).collect();
-            let (a, b, r2) = least_squares(&logs);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_intercept_{stat}"), a]);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_slope_{stat}"), b]);
-            out.push(row![GMM, 0usize, 0usize, 0.0, format!("fit_log_r2_{stat}"), r2]);
+            let (log_a, log_b, log_r2) = least_squares(&logs);
+            for (part, v) in FIT_PARTS.into_iter().zip([a, b, r2, pts.len() as f64, log_a, log_b, log_r2]) {
+                out.push(row![GMM, 0usize, 0usize, 0.0, fit_statistic(part, definition.key()), v]);
+            }
         }
         Ok(Some(out.finish()?))
+    }
+}
+
+/// The two definitions of the collapse time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Definition {
+    /// From the mean cosine of `u*` with `x1 - x0`.
+    Cosine,
+    /// From the median largest softmax weight.
+    Weight,
+}
+
+impl Definition {
+    /// Both, in the order of the table's rows and the figure's panels.
+    pub const ALL: [Definition; 2] = [Definition::Cosine, Definition::Weight];
+
+    /// The key that suffixes its fit statistics (one of [`DEFINITIONS`]).
+    pub fn key(self) -> &'static str {
+        DEFINITIONS[self as usize]
+    }
+
+    /// Its collapse time's statistic.
+    pub fn statistic(self) -> &'static str {
+        [T_STAR_COSINE, T_STAR_WEIGHT][self as usize]
+    }
+}
+
+/// One cell of the figure: a dataset of `n` points in dimension `d`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// Name in the table: [`GMM`] for every mixture, the image dataset by its resolution
+    /// (`fashion-mnist-28x28`).
+    pub dataset: String,
+    /// Dimension.
+    pub d: f64,
+    /// Number of training points.
+    pub n: f64,
+    /// The abscissa `log(n) / d`.
+    pub log_n_over_d: f64,
+    /// The measured collapse time per [`Definition`] (1: not reached by t = 0.99), where the
+    /// table holds it.
+    pub t_star: [Option<f64>; 2],
+    /// The mean distance `Delta` of a training point to its nearest other one.
+    pub delta: Option<f64>,
+    /// The predicted collapse time `s / (1 + s)`.
+    pub t_star_predicted: Option<f64>,
+}
+
+impl Cell {
+    /// The measured collapse time by `definition`.
+    pub fn t_star(&self, definition: Definition) -> Option<f64> {
+        self.t_star[definition as usize]
+    }
+}
+
+/// The summary's fits of `t*` against `log(n)/d` over the mixtures that collapsed, for one
+/// definition; each part where the table holds it (the parts of [`FIT_PARTS`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fits {
+    /// `a` of `t* = a + b log(n)/d`.
+    pub intercept: Option<f64>,
+    /// `b` of `t* = a + b log(n)/d`.
+    pub slope: Option<f64>,
+    /// R^2 of `t* = a + b log(n)/d`.
+    pub r2: Option<f64>,
+    /// The number of mixtures fitted (those that collapsed by t = 0.99).
+    pub points: Option<f64>,
+    /// `a` of `t* = a + b ln(log(n)/d)`.
+    pub log_intercept: Option<f64>,
+    /// `b` of `t* = a + b ln(log(n)/d)`.
+    pub log_slope: Option<f64>,
+    /// R^2 of `t* = a + b ln(log(n)/d)`.
+    pub log_r2: Option<f64>,
+}
+
+impl Fits {
+    /// The parts, in the order of [`FIT_PARTS`].
+    pub fn parts(&self) -> [Option<f64>; 7] {
+        [self.intercept, self.slope, self.r2, self.points, self.log_intercept, self.log_slope, self.log_r2]
+    }
+
+    /// Part number `part` of [`FIT_PARTS`].
+    fn part_mut(&mut self, part: usize) -> &mut Option<f64> {
+        let parts = [
+            &mut self.intercept,
+            &mut self.slope,
+            &mut self.r2,
+            &mut self.points,
+            &mut self.log_intercept,
+            &mut self.log_slope,
+            &mut self.log_r2,
+        ];
+        parts.into_iter().nth(part).expect("a part of FIT_PARTS")
+    }
+}
+
+/// What the figure draws in one panel: the collapse times by one definition and the fit in
+/// `ln(log(n)/d)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Panel {
+    /// Points `(log(n)/d, n, t*)` in table order (t* = 1: not reached).
+    pub points: Vec<(f64, f64, f64)>,
+    /// `(a, b, R^2, points)` of `t* = a + b ln(log(n)/d)` over the mixtures (NaN: no fit).
+    pub fit: [f64; 4],
+}
+
+/// The collapse table as the summary, the key numbers, the claims that read the collapse time
+/// and the figure read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The cells, in order of first appearance in the table.
+    pub cells: Vec<Cell>,
+    /// The fits over the mixtures per [`Definition`] (empty before the summary is added).
+    pub fits: [Fits; 2],
+}
+
+impl View {
+    /// Reads the table: every statistic must be one the figure writes.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let cols = Columns::new(ID, df, &COLUMNS)?;
+        let [dataset, d, n, log_n_over_d, statistic, value] = COLUMNS;
+        let (names, stats) = (cols.text(dataset)?, cols.text(statistic)?);
+        let (ds, ns, xs, values) = (cols.num(d)?, cols.num(n)?, cols.num(log_n_over_d)?, cols.num(value)?);
+        let fit_stats: Vec<(usize, usize, String)> = (0..2)
+            .flat_map(|k| (0..FIT_PARTS.len()).map(move |p| (k, p)))
+            .map(|(k, p)| (k, p, fit_statistic(FIT_PARTS[p], DEFINITIONS[k])))
+            .collect();
+        let mut view = View { cells: Vec::new(), fits: Default::default() };
+        for i in 0..names.len() {
+            if let Some((k, p, _)) = fit_stats.iter().find(|f| f.2 == stats[i]) {
+                view.fits[*k].part_mut(*p).get_or_insert(values[i]);
+                continue;
+            }
+            let at =
+                match view.cells.iter().position(|c| c.dataset == names[i] && c.d == ds[i] && c.n == ns[i]) {
+                    Some(at) => at,
+                    None => {
+                        view.cells.push(Cell {
+                            dataset: names[i].clone(),
+                            d: ds[i],
+                            n: ns[i],
+                            log_n_over_d: xs[i],
+                            t_star: [None; 2],
+                            delta: None,
+                            t_star_predicted: None,
+                        });
+                        view.cells.len() - 1
+                    }
+                };
+            let cell = &mut view.cells[at];
+            let slot = match stats[i].as_str() {
+                T_STAR_COSINE => &mut cell.t_star[0],
+                T_STAR_WEIGHT => &mut cell.t_star[1],
+                DELTA => &mut cell.delta,
+                T_STAR_PREDICTED => &mut cell.t_star_predicted,
+                other => return Err(cols.malformed(format!("unknown statistic '{other}'"))),
+            };
+            slot.get_or_insert(values[i]);
+        }
+        Ok(view)
+    }
+
+    /// The fits by `definition`.
+    pub fn fits(&self, definition: Definition) -> &Fits {
+        &self.fits[definition as usize]
+    }
+
+    /// The mixtures that collapsed by `definition` (t* < 1), as `(log(n)/d, t*)` in table order:
+    /// the points the summary's fits are over.
+    pub fn mixture_points(&self, definition: Definition) -> Vec<(f64, f64)> {
+        self.cells
+            .iter()
+            .filter(|c| c.dataset == GMM)
+            .filter_map(|c| Some((c.log_n_over_d, c.t_star(definition)?)))
+            .filter(|&(_, t)| t < 1.0)
+            .collect()
+    }
+
+    /// The panel of `definition`: every cell's collapse time by it (there must be one, at a
+    /// positive `log(n)/d`) and the fit in `ln(log(n)/d)` (its four numbers must be there).
+    pub fn panel(&self, definition: Definition) -> Result<Panel> {
+        let stat = definition.statistic();
+        let points: Vec<(f64, f64, f64)> =
+            self.cells.iter().filter_map(|c| Some((c.log_n_over_d, c.n, c.t_star(definition)?))).collect();
+        let malformed = |msg: String| crate::Error::malformed(ID, msg);
+        if points.is_empty() {
+            return Err(malformed(format!("no '{stat}' rows")));
+        }
+        if let Some(p) = points.iter().find(|p| p.0.is_nan() || p.0 <= 0.0) {
+            let msg = format!("'{stat}' row with {} = {}: must be positive", COLUMNS[3], p.0);
+            return Err(malformed(msg));
+        }
+        let parts = self.fits(definition).parts();
+        let part = |k: usize| {
+            let stat = fit_statistic(FIT_PARTS[k], definition.key());
+            parts[k].ok_or_else(|| malformed(format!("no '{stat}' row")))
+        };
+        // The fit in ln(log(n)/d) and its point count: parts 4, 5, 6 and 3 of FIT_PARTS.
+        let fit = [part(4)?, part(5)?, part(6)?, part(3)?];
+        Ok(Panel { points, fit })
+    }
+
+    /// The predicted collapse times, as `(log(n)/d, n, t*)` per cell that has one.
+    pub fn predicted(&self) -> Vec<(f64, f64, f64)> {
+        self.cells.iter().filter_map(|c| Some((c.log_n_over_d, c.n, c.t_star_predicted?))).collect()
+    }
+
+    /// The sizes `n` of the cells with a measured collapse time, ascending.
+    pub fn sizes(&self) -> Vec<f64> {
+        sorted_unique(self.cells.iter().filter(|c| c.t_star.iter().any(Option::is_some)).map(|c| c.n))
+    }
+
+    /// The measured collapse time (largest weight) of `dataset` at its largest `n` and its
+    /// native resolution (the widest `d`), and the predicted one: the clock of claims C5 and C7
+    /// (NaN where the cell lacks one). The table names pooled images by resolution
+    /// (`fashion-mnist-28x28`): the cells of `dataset` are those named `dataset` or
+    /// `dataset-<side>x<side>`.
+    pub fn collapse_time(&self, dataset: &str) -> Result<(f64, f64)> {
+        let of_dataset = |name: &str| {
+            name == dataset
+                || name.strip_prefix(dataset).and_then(|r| r.strip_prefix('-')).is_some_and(|side| {
+                    side.split_once('x').is_some_and(|(a, b)| {
+                        a == b && !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit())
+                    })
+                })
+        };
+        let mut best: Option<&Cell> = None;
+        for name in
+            unique(self.cells.iter().map(|c| c.dataset.as_str())).into_iter().filter(|n| of_dataset(n))
+        {
+            for c in self.cells.iter().filter(|c| c.dataset == name) {
+                if best.is_none_or(|b| (c.d, c.n) > (b.d, b.n)) {
+                    best = Some(c);
+                }
+            }
+        }
+        let Some(c) = best else {
+            return Err(crate::Error::invalid(format!("collapse: no {dataset} rows")));
+        };
+        let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        Ok((or_nan(c.t_star(Definition::Weight)), or_nan(c.t_star_predicted)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mixtures at d = 2 (n = 100 censored by the weight) and d = 32, digits natively (8x8,
+    /// n = 100 and 1797) and pooled (4x4, larger n), and the summary's fits.
+    fn table() -> DataFrame {
+        let mut b = TableBuilder::new(&COLUMNS);
+        for (name, d, n, cosine, weight) in [
+            (GMM, 2usize, 100usize, 0.9, 1.0),
+            (GMM, 32, 100, 0.3, 0.4),
+            ("digits-8x8", 64, 100, 0.2, 0.3),
+            ("digits-8x8", 64, 1797, 0.25, 0.35),
+            ("digits-4x4", 16, 5000, 0.5, 0.6),
+            ("digits-extra", 128, 9999, 0.0, 0.0),
+        ] {
+            let x = (n as f64).ln() / d as f64;
+            b.push(row![name, d, n, x, T_STAR_COSINE, cosine]);
+            b.push(row![name, d, n, x, T_STAR_WEIGHT, weight]);
+            b.push(row![name, d, n, x, DELTA, 1.5]);
+            b.push(row![name, d, n, x, T_STAR_PREDICTED, weight + 0.05]);
+        }
+        for (k, part) in FIT_PARTS.into_iter().enumerate() {
+            b.push(row![GMM, 0usize, 0usize, 0.0, fit_statistic(part, Definition::Weight.key()), k as f64]);
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn the_collapse_time_is_the_native_resolutions_largest_n() {
+        let view = View::read(&table()).unwrap();
+        assert_eq!(view.collapse_time("digits").unwrap(), (0.35, 0.35 + 0.05));
+        assert!(view.collapse_time("fashion-mnist").is_err());
+        assert_eq!(collapse_time(&table(), "digits").unwrap(), (0.35, 0.35 + 0.05));
+    }
+
+    #[test]
+    fn the_fits_are_over_the_mixtures_that_collapsed() {
+        let view = View::read(&table()).unwrap();
+        let x = |n: f64, d: f64| n.ln() / d;
+        assert_eq!(
+            view.mixture_points(Definition::Cosine),
+            vec![(x(100.0, 2.0), 0.9), (x(100.0, 32.0), 0.3)]
+        );
+        assert_eq!(view.mixture_points(Definition::Weight), vec![(x(100.0, 32.0), 0.4)]);
+        let weight = view.panel(Definition::Weight).unwrap();
+        assert_eq!((weight.points.len(), weight.fit), (6, [4.0, 5.0, 6.0, 3.0]));
+        assert_eq!(view.fits(Definition::Weight).slope, Some(1.0));
+        let err = view.panel(Definition::Cosine).unwrap_err().to_string();
+        assert!(err.contains("no 'fit_log_intercept_cosine' row"), "{err}");
+        assert_eq!(view.sizes(), vec![100.0, 1797.0, 5000.0, 9999.0]);
     }
 }

@@ -10,10 +10,15 @@
 //! Table: `dataset, tau, sample, index, statistic, value`. Per `tau`: `mean_pixel_distance`,
 //! `mean_feature_distance`, `fraction_memorized` (sample = -1, index = 0); for the highlighted
 //! noises: `pixel_distance` (index 0) and `image` (index = pixel).
+//!
+//! The table reads into a [`View`]: per dataset, the three means against tau, each highlighted
+//! noise's distance against tau, and the [`Strip`] of its outputs. Claim C7
+//! ([`DatasetView::novelty`]), the key numbers and the figure all read that view.
 
 use cfm_core::metrics::{COPY_THRESHOLD, knn, memorization};
 use cfm_core::ode::{Solver, integrate, integrate_span};
-use cfm_core::{ClosedForm, Matrix};
+use cfm_core::{ClosedForm, Matrix, VelocityField};
+use cfm_nn::NetworkField;
 use cfm_nn::{Target, TrainConfig};
 use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
@@ -27,14 +32,17 @@ use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{Dataset, LabelledImages};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, mean, num, pct};
-use crate::table::{TableBuilder, f64s, filter_eq, filter_near, stat_value};
+use crate::table::{Columns, TableBuilder, sorted_unique};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/fig3.svg`).
 pub const ID: &str = "fig3";
 
 /// Columns of the table.
-pub const COLUMNS: [&str; 6] = ["dataset", "tau", "sample", "index", "statistic", "value"];
+pub const COLUMNS: [&str; 6] = ["dataset", TAU, "sample", "index", "statistic", "value"];
+/// The switch time from the closed form to the network: its symbol in the table (a column) and
+/// on the figure's axes.
+pub const TAU: &str = "tau";
 /// Mean pixel distance of the outputs to their nearest training image.
 pub const MEAN_PIXEL_DISTANCE: &str = "mean_pixel_distance";
 /// Mean classifier-feature distance to the nearest training image.
@@ -240,23 +248,15 @@ impl Figure for Fig3 {
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
         let mut out = Vec::new();
-        for name in crate::table::distinct(df, "dataset")? {
-            let d = filter_eq(df, "dataset", &name)?;
+        for data in View::read(df)?.datasets {
             let mut k = KeyTable::new(
-                name.clone(),
+                data.dataset.clone(),
                 &["tau", "pixel distance to nearest training image", "feature distance", "copies"],
             );
             for tau in [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0] {
-                let r = filter_near(&d, "tau", tau)?;
-                if r.height() == 0 {
-                    continue;
+                if let Some([pixel, feature, copies]) = data.means_at(tau) {
+                    k.rows.push(vec![num(tau, 2), num(pixel, 3), num(feature, 3), pct(copies)]);
                 }
-                k.rows.push(vec![
-                    num(tau, 2),
-                    num(stat_value(&r, MEAN_PIXEL_DISTANCE)?, 3),
-                    num(stat_value(&r, MEAN_FEATURE_DISTANCE)?, 3),
-                    pct(stat_value(&r, FRACTION_MEMORIZED)?),
-                ]);
             }
             out.push(k);
         }
@@ -266,11 +266,7 @@ impl Figure for Fig3 {
         let cfg: CellConfig = cell.config()?;
         let set = LabelledImages::load(ctx, cfg.data)?;
         let evaluator = Evaluator::new(ctx, &set)?;
-        let n = set.train.rows();
-        let trained = learned::train(ctx, &cfg.train, &set.train, Some(set.shape), &set.identity(n))?;
-        let guard = learned::Guard::of(&set.train);
-        guard.weights(&trained, cfg.train.steps)?;
-        let network = trained.field()?;
+        let (network, guard) = train_network(ctx, &cfg, &set)?;
         let closed = ClosedForm::new(set.train.clone())?;
         let train_features = evaluator.features(&set.train)?;
         let d = set.train.cols();
@@ -279,26 +275,22 @@ impl Figure for Fig3 {
         // The closed-form part of every tau is a prefix of one closed-form trajectory.
         let euler = Solver::Euler { steps: cfg.euler_steps };
         let trajectory = integrate(&closed, &x0, euler, true)?.trajectory;
-        let name = cfg.data.name();
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.taus.len() as u64);
         for &tau in &cfg.taus {
-            // The first grid time at or after tau: the network's part starts there.
-            let k = trajectory.iter().position(|(t, _)| *t >= tau).unwrap_or(cfg.euler_steps);
-            let x = if k >= cfg.euler_steps {
-                trajectory[cfg.euler_steps].1.clone()
-            } else {
-                let (t, start) = &trajectory[k];
-                integrate_span(&network, start, Solver::Euler { steps: cfg.euler_steps - k }, *t, 1.0, false)?
-                    .x
-            };
+            let x = hybrid(&network, &trajectory, tau, cfg.euler_steps)?;
             guard.samples(&x, cfg.train.steps)?;
             let pixel = knn(&x, &set.train, 1, false)?;
             let feature = knn(&evaluator.features(&x)?, &train_features, 1, false)?;
-            let mem = memorization(&x, &set.train, COPY_THRESHOLD)?;
-            table.push(row![name, tau, -1i64, 0usize, MEAN_PIXEL_DISTANCE, mean(&pixel.dist)]);
-            table.push(row![name, tau, -1i64, 0usize, MEAN_FEATURE_DISTANCE, mean(&feature.dist)]);
-            table.push(row![name, tau, -1i64, 0usize, FRACTION_MEMORIZED, mem.summary.fraction_memorized]);
+            let copies = memorization(&x, &set.train, COPY_THRESHOLD)?.summary.fraction_memorized;
+            let name = cfg.data.name();
+            for (stat, v) in [
+                (MEAN_PIXEL_DISTANCE, mean(&pixel.dist)),
+                (MEAN_FEATURE_DISTANCE, mean(&feature.dist)),
+                (FRACTION_MEMORIZED, copies),
+            ] {
+                table.push(row![name, tau, -1i64, 0usize, stat, v]);
+            }
             for i in 0..cfg.highlighted {
                 table.push(row![name, tau, i as i64, 0usize, PIXEL_DISTANCE, pixel.dist[i]]);
                 for (k, &v) in x.row(i).iter().enumerate() {
@@ -311,6 +303,36 @@ impl Figure for Fig3 {
     }
 }
 
+/// The network of the cell, trained (or read from Fig. 2's cache) on the full training split,
+/// with the guard that checks its weights and samples.
+fn train_network(
+    ctx: &Context,
+    cfg: &CellConfig,
+    set: &LabelledImages,
+) -> Result<(NetworkField, learned::Guard)> {
+    let n = set.train.rows();
+    let trained = learned::train(ctx, &cfg.train, &set.train, Some(set.shape), &set.identity(n))?;
+    let guard = learned::Guard::of(&set.train);
+    guard.weights(&trained, cfg.train.steps)?;
+    Ok((trained.field()?, guard))
+}
+
+/// The hybrid sampler's outputs: the closed-form `trajectory` (of `steps` Euler steps) up to the
+/// first grid time at or after `tau`, then the network's Euler steps to 1.
+fn hybrid(
+    network: &dyn VelocityField,
+    trajectory: &[(f64, Matrix)],
+    tau: f64,
+    steps: usize,
+) -> Result<Matrix> {
+    let k = trajectory.iter().position(|(t, _)| *t >= tau).unwrap_or(steps);
+    if k >= steps {
+        return Ok(trajectory[steps].1.clone());
+    }
+    let (t, start) = &trajectory[k];
+    Ok(integrate_span(network, start, Solver::Euler { steps: steps - k }, *t, 1.0, false)?.x)
+}
+
 /// C7 on the dataset's own clock. With `D(tau)` the mean pixel distance to the nearest
 /// training image and `N = (D - D(1)) / (D(0) - D(1))`: `tau_novel` is the last tau of the
 /// initial run with `N >= 0.8`, `tau_copy` the first tau from which `N <= 0.1` for good. With
@@ -318,19 +340,10 @@ impl Figure for Fig3 {
 /// `tau_novel >= t* / 2` (novel well before t*), `tau_copy <= t* + 0.2` (a copy soon past t*)
 /// and `tau_novel < tau_copy`.
 fn c7(e: &Evidence, dataset: &str) -> Result<Measured> {
-    let df = &e.table;
-    let (t_star, t_pred) = super::collapse::collapse_time(e.other(super::collapse::ID)?, dataset)?;
-    let rows = filter_eq(&filter_eq(df, "dataset", dataset)?, "statistic", MEAN_PIXEL_DISTANCE)?;
-    let (taus, d) = (f64s(&rows, "tau")?, f64s(&rows, "value")?);
-    if taus.len() < 3 {
-        return Err(Error::invalid("too few tau values"));
-    }
-    let (d0, d1) = (d[0], d[d.len() - 1]);
-    let norm: Vec<f64> = d.iter().map(|v| (v - d1) / (d0 - d1)).collect();
-    let novel_end = norm.iter().position(|&v| v < 0.8).unwrap_or(norm.len());
-    let tau_novel = if novel_end == 0 { f64::NAN } else { taus[novel_end - 1] };
-    let copy_start = norm.iter().rposition(|&v| v > 0.1).map_or(0, |i| i + 1);
-    let tau_copy = taus.get(copy_start).copied().unwrap_or(f64::NAN);
+    let collapse = super::collapse::View::read(e.other(super::collapse::ID)?)?;
+    let (t_star, t_pred) = collapse.collapse_time(dataset)?;
+    let view = View::read(&e.table)?;
+    let Novelty { d0, d1, tau_novel, tau_copy } = view.dataset(dataset)?.novelty()?;
     Ok(Measured::new(
         format!(
             "{dataset}: mean pixel distance {d0:.3} at tau = 0, {d1:.3} at tau = 1; as novel as the network (>= 80% \
@@ -347,4 +360,285 @@ fn c7(e: &Evidence, dataset: &str) -> Result<Measured> {
         "tau_novel >= t*/2, tau_copy <= t* + 0.2, tau_novel < tau_copy",
         tau_novel >= t_star / 2.0 - 1e-9 && tau_copy <= t_star + 0.2 + 1e-9 && tau_novel < tau_copy,
     ))
+}
+
+/// Points `(tau, value)`, ascending tau.
+pub type Curve = Vec<(f64, f64)>;
+
+/// Where the hybrid's outputs stop being novel, on one dataset's mean pixel distance `D(tau)`
+/// to the nearest training image, normalised as `N = (D - D(1)) / (D(0) - D(1))`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Novelty {
+    /// `D` at the first tau (0: the network only).
+    pub d0: f64,
+    /// `D` at the last tau (1: the closed form only).
+    pub d1: f64,
+    /// The last tau of the initial run with `N >= 0.8`: as novel as the network up to there
+    /// (NaN when the first tau is already below).
+    pub tau_novel: f64,
+    /// The first tau from which `N <= 0.1` for good: a training image from there on (NaN when
+    /// the last tau is above).
+    pub tau_copy: f64,
+}
+
+/// The outputs of the highlighted noises across tau.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Strip {
+    /// The taus at which the outputs are shown, ascending.
+    pub taus: Vec<f64>,
+    /// Per highlighted noise with outputs: its position in [`DatasetView::noises`] and its
+    /// output at each of `taus`, pixels in index order (channel-major for RGB).
+    pub images: Vec<(usize, Vec<Vec<f64>>)>,
+    /// Colour channels of the images: 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Side of the (square) images, in pixels.
+    pub side: usize,
+}
+
+/// One dataset of the figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetView {
+    /// Name in the table (`digits`).
+    pub dataset: String,
+    /// Mean pixel distance of the outputs to their nearest training image, against tau.
+    pub mean_pixel_distance: Curve,
+    /// Mean classifier-feature distance to the nearest training image, against tau.
+    pub mean_feature_distance: Curve,
+    /// Fraction of the outputs that are copies of a training image, against tau.
+    pub fraction_memorized: Curve,
+    /// The highlighted noises (sample ids), ascending.
+    pub noises: Vec<f64>,
+    /// Per highlighted noise with distances: its position in `noises` and its pixel distance to
+    /// the nearest training image against tau.
+    pub distances: Vec<(usize, Curve)>,
+    /// The outputs of the highlighted noises, where the table holds them.
+    pub strip: Option<Strip>,
+}
+
+impl DatasetView {
+    /// The three means at `tau` (pixel distance, feature distance, fraction of copies; NaN for a
+    /// missing one), if the table holds any of them there.
+    pub fn means_at(&self, tau: f64) -> Option<[f64; 3]> {
+        let at = |curve: &Curve| curve.iter().find(|p| (p.0 - tau).abs() <= 1e-9).map(|p| p.1);
+        let means =
+            [&self.mean_pixel_distance, &self.mean_feature_distance, &self.fraction_memorized].map(at);
+        means.iter().any(Option::is_some).then(|| means.map(|v| v.unwrap_or(f64::NAN)))
+    }
+
+    /// The three means: pixel distance, feature distance, fraction of copies.
+    pub fn means(&self) -> [&Curve; 3] {
+        [&self.mean_pixel_distance, &self.mean_feature_distance, &self.fraction_memorized]
+    }
+
+    /// Where the outputs stop being novel (claim C7): at least three taus are needed.
+    pub fn novelty(&self) -> Result<Novelty> {
+        let (taus, d): (Vec<f64>, Vec<f64>) = self.mean_pixel_distance.iter().copied().unzip();
+        if taus.len() < 3 {
+            return Err(Error::invalid("too few tau values"));
+        }
+        let (d0, d1) = (d[0], d[d.len() - 1]);
+        let norm: Vec<f64> = d.iter().map(|v| (v - d1) / (d0 - d1)).collect();
+        let novel_end = norm.iter().position(|&v| v < 0.8).unwrap_or(norm.len());
+        let tau_novel = if novel_end == 0 { f64::NAN } else { taus[novel_end - 1] };
+        let copy_start = norm.iter().rposition(|&v| v > 0.1).map_or(0, |i| i + 1);
+        let tau_copy = taus.get(copy_start).copied().unwrap_or(f64::NAN);
+        Ok(Novelty { d0, d1, tau_novel, tau_copy })
+    }
+
+    /// The outputs of the highlighted noises, which the figure draws: the table must hold them.
+    pub fn strip(&self) -> Result<&Strip> {
+        self.strip
+            .as_ref()
+            .ok_or_else(|| Error::malformed(ID, format!("dataset '{}' has no '{IMAGE}' rows", self.dataset)))
+    }
+}
+
+/// The Fig. 3 table as claim C7, the key numbers and the figure read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// Per dataset, in order of first appearance.
+    pub datasets: Vec<DatasetView>,
+}
+
+/// One dataset's rows, as read: the means, then `(sample, tau, value)` of the highlighted
+/// noises' distances and `(sample, tau, index, value)` of their outputs' pixels.
+#[derive(Default)]
+struct Rows {
+    means: [Curve; 3],
+    distances: Vec<(f64, f64, f64)>,
+    pixels: Vec<(f64, f64, f64, f64)>,
+}
+
+impl View {
+    /// Reads the table: every dataset must have the three means; where it has outputs of the
+    /// highlighted noises, every noise must have one at every tau, all of one size, of a square
+    /// grey or RGB image.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let cols = Columns::new(ID, df, &COLUMNS)?;
+        let [dataset, tau, sample, index, statistic, value] = COLUMNS;
+        let (names, stats) = (cols.text(dataset)?, cols.text(statistic)?);
+        let (taus, samples, idx, values) =
+            (cols.num(tau)?, cols.num(sample)?, cols.num(index)?, cols.num(value)?);
+        let mut rows: Vec<(String, Rows)> = Vec::new();
+        for i in 0..names.len() {
+            let at = match rows.iter().position(|r| r.0 == names[i]) {
+                Some(at) => at,
+                None => {
+                    rows.push((names[i].clone(), Rows::default()));
+                    rows.len() - 1
+                }
+            };
+            let r = &mut rows[at].1;
+            match stats[i].as_str() {
+                MEAN_PIXEL_DISTANCE => r.means[0].push((taus[i], values[i])),
+                MEAN_FEATURE_DISTANCE => r.means[1].push((taus[i], values[i])),
+                FRACTION_MEMORIZED => r.means[2].push((taus[i], values[i])),
+                PIXEL_DISTANCE => r.distances.push((samples[i], taus[i], values[i])),
+                IMAGE => r.pixels.push((samples[i], taus[i], idx[i], values[i])),
+                other => return Err(cols.malformed(format!("unknown statistic '{other}'"))),
+            }
+        }
+        let datasets =
+            rows.into_iter().map(|(name, rows)| dataset_view(&cols, name, rows)).collect::<Result<_>>()?;
+        Ok(View { datasets })
+    }
+
+    /// The dataset named `name`.
+    pub fn dataset(&self, name: &str) -> Result<&DatasetView> {
+        self.datasets
+            .iter()
+            .find(|d| d.dataset == name)
+            .ok_or_else(|| Error::malformed(ID, format!("no rows of dataset '{name}'")))
+    }
+}
+
+/// One dataset's view from its rows (see [`View::read`]).
+fn dataset_view(cols: &Columns, name: String, rows: Rows) -> Result<DatasetView> {
+    let bad = |msg: String| cols.malformed(format!("dataset '{name}': {msg}"));
+    let sorted = |mut points: Curve| {
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let [pixel, feature, copies] = rows.means;
+    for (stat, curve) in
+        [(MEAN_PIXEL_DISTANCE, &pixel), (MEAN_FEATURE_DISTANCE, &feature), (FRACTION_MEMORIZED, &copies)]
+    {
+        if curve.is_empty() {
+            return Err(cols.malformed(format!("dataset '{name}' has no '{stat}' rows")));
+        }
+    }
+    let noises = sorted_unique(rows.distances.iter().map(|r| r.0).chain(rows.pixels.iter().map(|r| r.0)));
+    let distances = (0..noises.len())
+        .map(|k| {
+            (k, sorted(rows.distances.iter().filter(|r| r.0 == noises[k]).map(|r| (r.1, r.2)).collect()))
+        })
+        .filter(|(_, points)| !points.is_empty())
+        .collect();
+    let strip = if rows.pixels.is_empty() {
+        None
+    } else {
+        let taus = sorted_unique(rows.pixels.iter().map(|r| r.1));
+        let mut images = Vec::new();
+        for (k, &s) in noises.iter().enumerate() {
+            let mine: Vec<&(f64, f64, f64, f64)> = rows.pixels.iter().filter(|r| r.0 == s).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut row = Vec::new();
+            for &tau in &taus {
+                let mut pixels: Vec<(f64, f64)> =
+                    mine.iter().filter(|r| r.1 == tau).map(|r| (r.2, r.3)).collect();
+                if pixels.is_empty() {
+                    return Err(bad(format!("noise {s} has no '{IMAGE}' rows at tau = {tau}")));
+                }
+                pixels.sort_by(|a, b| a.0.total_cmp(&b.0));
+                row.push(pixels.into_iter().map(|p| p.1).collect::<Vec<f64>>());
+            }
+            images.push((k, row));
+        }
+        let len = images[0].1[0].len();
+        if let Some(other) = images.iter().flat_map(|(_, row)| row).find(|image| image.len() != len) {
+            return Err(bad(format!("images of different sizes ({len} and {} values)", other.len())));
+        }
+        let (channels, side) = image_shape(len).ok_or_else(|| {
+            bad(format!("images of {len} values are neither square grey nor square RGB images"))
+        })?;
+        Some(Strip { taus, images, channels, side })
+    };
+    Ok(DatasetView {
+        dataset: name.clone(),
+        mean_pixel_distance: sorted(pixel),
+        mean_feature_distance: sorted(feature),
+        fraction_memorized: sorted(copies),
+        noises,
+        distances,
+        strip,
+    })
+}
+
+/// The channels and side of a square image of `len` values: grey if `len` is a square, else
+/// RGB if `len / 3` is.
+pub fn image_shape(len: usize) -> Option<(usize, usize)> {
+    [1, 3].into_iter().find_map(|channels| {
+        let side = ((len / channels) as f64).sqrt().round() as usize;
+        (side > 0 && channels * side * side == len).then_some((channels, side))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Digits' mean pixel distance `d(tau)` at tau = 0, 0.1, ..., 1 (in reverse order, to show
+    /// that the view sorts them), the other means constant.
+    fn view(d: impl Fn(f64) -> f64) -> View {
+        let mut b = TableBuilder::new(&COLUMNS);
+        for k in (0..=10).rev() {
+            let tau = k as f64 / 10.0;
+            b.push(row!["digits", tau, -1i64, 0usize, MEAN_PIXEL_DISTANCE, d(tau)]);
+            b.push(row!["digits", tau, -1i64, 0usize, MEAN_FEATURE_DISTANCE, 1.0]);
+            b.push(row!["digits", tau, -1i64, 0usize, FRACTION_MEMORIZED, 0.5]);
+        }
+        View::read(&b.finish().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn novelty_is_where_the_normalised_distance_leaves_0_8_and_settles_below_0_1() {
+        // Novel up to 0.2 (N = 1), N = 0.5 and 0.2 at 0.3 and 0.4, a copy from 0.5 (N = 0.05).
+        let d = |tau: f64| match (tau * 10.0).round() as i32 {
+            0..=2 => 2.0,
+            3 => 1.0,
+            4 => 0.4,
+            5 => 0.1,
+            _ => 0.0,
+        };
+        let novelty = view(d).dataset("digits").unwrap().novelty().unwrap();
+        assert_eq!(novelty, Novelty { d0: 2.0, d1: 0.0, tau_novel: 0.2, tau_copy: 0.5 });
+        // Never novel: the distance drops at once.
+        let novelty = view(|tau| if tau == 0.0 { 2.0 } else { 1.0 }).datasets[0].novelty().unwrap();
+        assert_eq!((novelty.tau_novel, novelty.tau_copy), (0.0, 0.1));
+        assert!(view(d).dataset("cifar10").is_err());
+    }
+
+    #[test]
+    fn key_numbers_read_the_means_at_a_tau() {
+        let view = view(|tau| 2.0 * tau);
+        assert_eq!(view.datasets[0].means_at(0.3), Some([0.6, 1.0, 0.5]));
+        assert_eq!(view.datasets[0].means_at(0.95), None);
+        assert!(
+            view.datasets[0]
+                .strip()
+                .unwrap_err()
+                .to_string()
+                .contains("dataset 'digits' has no 'image' rows")
+        );
+    }
+
+    #[test]
+    fn image_shapes() {
+        assert_eq!(image_shape(64), Some((1, 8)));
+        assert_eq!(image_shape(3072), Some((3, 32)));
+        assert_eq!(image_shape(12), Some((3, 2)));
+        assert_eq!(image_shape(5), None);
+    }
 }
