@@ -182,11 +182,6 @@ pub fn predicted(n: usize, delta: f64) -> f64 {
     s / (1.0 + s)
 }
 
-/// The measured and the predicted collapse time of `dataset`: [`View::collapse_time`].
-pub fn collapse_time(df: &DataFrame, dataset: &str) -> Result<(f64, f64)> {
-    View::read(df)?.collapse_time(dataset)
-}
-
 /// The collapse times of the closed form over `cf` by both definitions (1: not reached on
 /// `times`), from the pairs `(x0, x1)`: the times are scanned in order until both statistics
 /// have reached [`LEVEL`].

@@ -1019,10 +1019,11 @@ impl Phase {
 /// (Spearman's rho over the subset sizes at least 0.8), and for the largest n the
 /// `(1 - t)^2`-weighted error (the error of the implied x1, which stays finite as t -> 1 where
 /// the raw one diverges with u*) peaks at or before the collapse time t* of the same data
-/// (measured by `collapse`, [`super::collapse::collapse_time`]) or at t >= 0.9. The raw error's
+/// (measured by `collapse`, [`super::collapse::View::collapse_time`]) or at t >= 0.9. The raw error's
 /// peak over t <= 0.9 is reported beside it.
 fn c5(e: &Evidence, dataset: &str) -> Result<Measured> {
-    let (t_star, t_pred) = super::collapse::collapse_time(e.other(super::collapse::ID)?, dataset)?;
+    let (t_star, t_pred) =
+        super::collapse::View::read(e.other(super::collapse::ID)?)?.collapse_time(dataset)?;
     let view = View::read(&e.table)?;
     let runs: Vec<&Run> = view.dataset(dataset)?.main(DECIDING).collect();
     let ns: Vec<f64> = runs.iter().map(|r| r.n).collect();
