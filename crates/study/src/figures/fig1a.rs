@@ -15,6 +15,7 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
+use super::fig1a_mean::LEVEL;
 use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{DataSpec, Dataset, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
@@ -30,8 +31,6 @@ pub const ID: &str = "fig1a";
 
 /// Columns of the table: one row per pair and time.
 pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "t", "pair", "cosine"];
-/// The cosine above which the closed form counts as aligned with the stochastic target.
-pub const ALIGNED: f64 = 0.9;
 /// The time at which C1 is decided (intermediate: both endpoints align trivially).
 pub const C1_TIME: f64 = 0.4;
 
@@ -157,7 +156,7 @@ impl Figure for Fig1a {
         let name = cfg.data.name();
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
-        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("fig1a").derive(&name));
+        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream(ID).derive(&name));
         let cf = ClosedForm::new(data)?;
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.times.len() as u64);
@@ -262,16 +261,16 @@ impl Cosines {
         mean(&self.cosines[at])
     }
 
-    /// The fraction of pairs with cosine above [`ALIGNED`] at the time of index `at`.
+    /// The fraction of pairs with cosine above [`LEVEL`] at the time of index `at`.
     pub fn share_above(&self, at: usize) -> f64 {
         let cos = &self.cosines[at];
-        cos.iter().filter(|&&c| c > ALIGNED).count() as f64 / cos.len() as f64
+        cos.iter().filter(|&&c| c > LEVEL).count() as f64 / cos.len() as f64
     }
 
-    /// The fraction of pairs with cosine below [`ALIGNED`] at the time of index `at`.
+    /// The fraction of pairs with cosine below [`LEVEL`] at the time of index `at`.
     pub fn share_below(&self, at: usize) -> f64 {
         let cos = &self.cosines[at];
-        cos.iter().filter(|&&c| c < ALIGNED).count() as f64 / cos.len() as f64
+        cos.iter().filter(|&&c| c < LEVEL).count() as f64 / cos.len() as f64
     }
 
     /// The smallest cosine at the time of index `at` (NaN left out).

@@ -121,7 +121,7 @@ impl Figure for Fig1aMean {
         let name = cfg.data.name();
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
-        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("fig1a_mean").derive(&name));
+        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream(ID).derive(&name));
         let cf = cfm_core::ClosedForm::new(data)?;
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.times.len() as u64);

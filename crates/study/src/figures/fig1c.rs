@@ -154,7 +154,7 @@ impl Figure for Fig1c {
         let cfg: CellConfig = cell.config()?;
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
-        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("fig1c").derive(&cfg.data.name()));
+        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream(ID).derive(&cfg.data.name()));
         let cf = cfm_core::ClosedForm::new(data)?;
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.times.len() as u64);

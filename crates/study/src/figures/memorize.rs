@@ -173,52 +173,21 @@ impl Figure for Memorize {
         let name = cfg.data.name();
         let train = cfg.data.load(ctx)?;
         let d = train.cols();
-        let s = ctx.stream("memorize").derive(&name);
+        let s = ctx.stream(ID).derive(&name);
         let x0 = Matrix::from_vec(cfg.samples, d, s.derive("noise").normal_vec(cfg.samples * d))?;
         let cf = ClosedForm::new(train.clone())?;
         bar.set_length(1);
         let sol = integrate(&cf, &x0, Solver::Euler { steps: cfg.steps }, cfg.record_every > 0)?;
         bar.inc(1);
-        let mem = memorization(&sol.x, &train, COPY_THRESHOLD)?;
-        let baseline = train_to_train_distance(&train)?;
         let mut table = TableBuilder::new(&COLUMNS);
         let mut push = |stat: &str, sample: usize, t: f64, index: usize, value: f64| {
             table.push(row![name.clone(), stat, sample, t, index, value]);
         };
-        push(FRACTION_MEMORIZED, 0, 1.0, 0, mem.summary.fraction_memorized);
-        push(MEAN_D1, 0, 1.0, 0, mem.summary.mean_d1);
-        push(TRAIN_TO_TRAIN, 0, 1.0, 0, baseline);
-        for (i, sd) in mem.samples.iter().enumerate() {
-            push(D1, i, 1.0, 0, sd.d1);
-            push(RATIO, i, 1.0, 0, sd.ratio);
-        }
+        push_distances(&mut push, &sol.x, &train)?;
         if cfg.record_every > 0 {
-            for (i, r) in train.iter_rows().enumerate() {
-                for (k, &v) in r.iter().enumerate() {
-                    push(TRAIN_POINT, i, 1.0, k, v as f64);
-                }
-            }
-            for (step, (t, x)) in sol.trajectory.iter().enumerate() {
-                if step % cfg.record_every != 0 && step + 1 != sol.trajectory.len() {
-                    continue;
-                }
-                for i in 0..cfg.shown {
-                    for (k, &v) in x.row(i).iter().enumerate() {
-                        push(TRAJECTORY, i, *t, k, v as f64);
-                    }
-                }
-            }
+            push_trajectories(&mut push, &cfg, &train, &sol.trajectory);
         } else {
-            let shown = sol.x.slice_rows(0, cfg.shown);
-            let nearest = knn(&shown, &train, 1, false)?;
-            for i in 0..cfg.shown {
-                for (k, &v) in shown.row(i).iter().enumerate() {
-                    push(SAMPLE_PIXEL, i, 1.0, k, v as f64);
-                }
-                for (k, &v) in train.row(nearest.index[i]).iter().enumerate() {
-                    push(NEAREST_PIXEL, i, 1.0, k, v as f64);
-                }
-            }
+            push_images(&mut push, &cfg, &sol.x, &train)?;
         }
         table.finish()
     }
@@ -251,6 +220,59 @@ impl Figure for Memorize {
         }
         Ok(vec![k])
     }
+}
+
+/// Appends a row `(statistic, sample, t, index, value)` of a cell's table.
+type Push<'a> = dyn FnMut(&str, usize, f64, usize, f64) + 'a;
+
+/// The summary rows (memorized fraction, mean `d1`, train-to-train distance), then `d1` and
+/// `d1 / d2` per sample of `samples`.
+fn push_distances(push: &mut Push<'_>, samples: &Matrix, train: &Matrix) -> Result<()> {
+    let mem = memorization(samples, train, COPY_THRESHOLD)?;
+    let baseline = train_to_train_distance(train)?;
+    push(FRACTION_MEMORIZED, 0, 1.0, 0, mem.summary.fraction_memorized);
+    push(MEAN_D1, 0, 1.0, 0, mem.summary.mean_d1);
+    push(TRAIN_TO_TRAIN, 0, 1.0, 0, baseline);
+    for (i, sd) in mem.samples.iter().enumerate() {
+        push(D1, i, 1.0, 0, sd.d1);
+        push(RATIO, i, 1.0, 0, sd.ratio);
+    }
+    Ok(())
+}
+
+/// Two-dimensional data: the training points, then the trajectories of the first `cfg.shown`
+/// samples at every `cfg.record_every`-th step and the last.
+fn push_trajectories(push: &mut Push<'_>, cfg: &CellConfig, train: &Matrix, trajectory: &[(f64, Matrix)]) {
+    for (i, r) in train.iter_rows().enumerate() {
+        for (k, &v) in r.iter().enumerate() {
+            push(TRAIN_POINT, i, 1.0, k, v as f64);
+        }
+    }
+    for (step, (t, x)) in trajectory.iter().enumerate() {
+        if step % cfg.record_every != 0 && step + 1 != trajectory.len() {
+            continue;
+        }
+        for i in 0..cfg.shown {
+            for (k, &v) in x.row(i).iter().enumerate() {
+                push(TRAJECTORY, i, *t, k, v as f64);
+            }
+        }
+    }
+}
+
+/// Images: the first `cfg.shown` samples, each followed by its nearest training image.
+fn push_images(push: &mut Push<'_>, cfg: &CellConfig, samples: &Matrix, train: &Matrix) -> Result<()> {
+    let shown = samples.slice_rows(0, cfg.shown);
+    let nearest = knn(&shown, train, 1, false)?;
+    for i in 0..cfg.shown {
+        for (k, &v) in shown.row(i).iter().enumerate() {
+            push(SAMPLE_PIXEL, i, 1.0, k, v as f64);
+        }
+        for (k, &v) in train.row(nearest.index[i]).iter().enumerate() {
+            push(NEAREST_PIXEL, i, 1.0, k, v as f64);
+        }
+    }
+    Ok(())
 }
 
 /// The table as the paper reads it: per dataset, how many closed-form samples are copies of
