@@ -25,12 +25,13 @@ const LABELS: u32 = 170;
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
     let view = memorize::View::read(df)?;
     let columns = &view.datasets;
+    let shown = columns.iter().map(|c| c.shown()).collect::<Result<Vec<&Shown>, _>>()?;
     canvas::figure(title, caption, HEIGHT, |area| {
-        for (column, slot) in columns.iter().zip(area.split_evenly((1, columns.len()))) {
+        for ((column, shown), slot) in columns.iter().zip(shown).zip(area.split_evenly((1, columns.len()))) {
             let below = canvas::heading(&slot, &column.name)?;
             let (top, rest) = below.split_vertically(4 * style::line_height(TICK_PX) + 8);
             let summary = summary(column);
-            match &column.shown {
+            match shown {
                 Shown::Paths { train, paths } => {
                     let (note, key) = canvas::with_legend(&top, LEGEND);
                     canvas::note(&note, &summary)?;

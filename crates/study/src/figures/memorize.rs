@@ -23,7 +23,7 @@ use crate::data::DataSpec;
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::num;
 use crate::table::{Columns, NOISE_FLOOR, TableBuilder, unique};
-use crate::{Context, Profile, Result, row};
+use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/memorize.svg`).
 pub const ID: &str = "memorize";
@@ -292,8 +292,9 @@ pub struct Sampled {
     pub mean_d1: f64,
     /// The mean distance of a training point to its nearest other one (the scale of "novel").
     pub train_to_train: f64,
-    /// What the dataset's panel shows.
-    pub shown: Shown,
+    /// What the dataset's panel shows; `None` for a table of the summary rows only (enough for
+    /// the claim and the key numbers, not for the figure).
+    pub panel: Option<Shown>,
 }
 
 /// The samples a dataset's panel shows.
@@ -310,8 +311,9 @@ pub enum Shown {
 type Obs = (f64, f64, f64, f64);
 
 impl View {
-    /// Reads the table; every dataset must have its three summary rows and either trajectories
-    /// (with the training points) or generated images, each with its nearest training image.
+    /// Reads the table; every dataset must have its three summary rows. The samples it shows
+    /// are read where the table has them: trajectories (with the training points) or generated
+    /// images, each with its nearest training image.
     pub fn read(df: &DataFrame) -> Result<View> {
         let cols = Columns::new(ID, df, &COLUMNS)?;
         let (names, stats) = (cols.text("dataset")?, cols.text("statistic")?);
@@ -334,22 +336,30 @@ impl View {
             let (fraction_memorized, mean_d1, train_to_train) =
                 (scalar(FRACTION_MEMORIZED)?, scalar(MEAN_D1)?, scalar(TRAIN_TO_TRAIN)?);
             let bad = |msg: String| cols.malformed(format!("dataset '{name}': {msg}"));
-            let shown = if !select(TRAJECTORY).is_empty() {
+            let panel = if !select(TRAJECTORY).is_empty() {
                 let train = points(&mut select(TRAIN_POINT), "training point").map_err(bad)?;
                 let paths = points(&mut select(TRAJECTORY), TRAJECTORY).map_err(bad)?;
-                Shown::Paths { train: train.into_iter().flatten().collect(), paths }
+                Some(Shown::Paths { train: train.into_iter().flatten().collect(), paths })
             } else if !select(SAMPLE_PIXEL).is_empty() {
-                image_pairs(&mut select(SAMPLE_PIXEL), &mut select(NEAREST_PIXEL)).map_err(bad)?
+                Some(image_pairs(&mut select(SAMPLE_PIXEL), &mut select(NEAREST_PIXEL)).map_err(bad)?)
             } else {
-                return Err(bad(format!("neither '{TRAJECTORY}' nor '{SAMPLE_PIXEL}' rows")));
+                None
             };
-            datasets.push(Sampled { name, fraction_memorized, mean_d1, train_to_train, shown });
+            datasets.push(Sampled { name, fraction_memorized, mean_d1, train_to_train, panel });
         }
         Ok(View { datasets })
     }
 }
 
 impl Sampled {
+    /// What the dataset's panel shows, or an error where the table has no samples to show.
+    pub fn shown(&self) -> Result<&Shown> {
+        self.panel.as_ref().ok_or_else(|| {
+            let msg = format!("dataset '{}': neither '{TRAJECTORY}' nor '{SAMPLE_PIXEL}' rows", self.name);
+            Error::malformed(ID, msg)
+        })
+    }
+
     /// The mean `d1` as a fraction of the train-to-train distance.
     pub fn relative_d1(&self) -> f64 {
         self.mean_d1 / self.train_to_train
@@ -482,12 +492,26 @@ mod tests {
     #[test]
     fn the_view_groups_paths_and_image_pairs() {
         let view = View::read(&table(1.0, 0.0)).unwrap();
-        let Shown::Paths { train, paths } = &view.datasets[0].shown else { panic!("two-moons draws paths") };
+        let Ok(Shown::Paths { train, paths }) = view.datasets[0].shown() else {
+            panic!("two-moons draws paths")
+        };
         assert_eq!(train, &[(0.0, -1.0), (1.0, -1.0)]);
         assert_eq!(paths, &[vec![(0.0, 0.0), (1.0, 2.0)], vec![(1.0, 0.0), (2.0, 2.0)]]);
-        let Shown::Images { side, pairs } = &view.datasets[1].shown else { panic!("digits draws images") };
+        let Ok(Shown::Images { side, pairs }) = view.datasets[1].shown() else {
+            panic!("digits draws images")
+        };
         assert_eq!((*side, pairs.len()), (2, 1));
         assert_eq!(pairs[0], (vec![0.0, 1.0, 2.0, 3.0], vec![0.0, -1.0, -2.0, -3.0]));
+    }
+
+    #[test]
+    fn a_table_of_summary_rows_decides_the_claim_but_shows_nothing() {
+        let mut b = TableBuilder::new(&COLUMNS);
+        summary(&mut b, "digits", 0.5, 0.3);
+        let view = View::read(&b.finish().unwrap()).unwrap();
+        let err = view.datasets[0].shown().err().unwrap().to_string();
+        assert!(err.contains("dataset 'digits': neither 'trajectory' nor 'sample_pixel' rows"), "{err}");
+        assert!(!view.datasets[0].memorizes());
     }
 
     #[test]
