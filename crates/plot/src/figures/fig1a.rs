@@ -1,17 +1,16 @@
 //! Fig. 1a: histograms of `cos(u*(x_t, t), x1 - x0)` over the pairs of each dataset, one row
 //! per dataset (headed with its d and n), one column per time t. Each panel shows the fraction
 //! of pairs per bin (40 bins over [-1, 1]); bars near 1 mean that the closed form points where
-//! the stochastic target does.
+//! the stochastic target does. It draws the study's [`fig1a::View`].
 
+use cfm_study::figures::fig1a;
 use plotters::prelude::*;
 use polars::prelude::DataFrame;
 
 use crate::Result;
 use crate::canvas::{self, Axes};
 use crate::style;
-use crate::table::{Table, distinct, sorted_distinct};
 
-const ID: &str = "fig1a";
 /// Number of histogram bins over [-1, 1].
 pub const BINS: usize = 40;
 /// Height of one dataset row (heading and panels), in pixels.
@@ -31,26 +30,16 @@ fn histogram(values: &[f64]) -> Vec<f64> {
 
 /// Renders Fig. 1a.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "d", "n", "t", "cosine"])?;
-    let (names, ds, ns) = (table.text("dataset")?, table.num("d")?, table.num("n")?);
-    let (ts, cos) = (table.num("t")?, table.num("cosine")?);
-    let datasets = distinct(names.iter().cloned());
-    let times = sorted_distinct(ts.iter().copied());
-    // Histograms per dataset and time.
-    let mut rows = Vec::new();
-    for name in &datasets {
-        let first = names.iter().position(|n| n == name).expect("a distinct name occurs");
-        let mut hists = Vec::new();
-        for &t in &times {
-            let values: Vec<f64> =
-                (0..names.len()).filter(|&i| &names[i] == name && ts[i] == t).map(|i| cos[i]).collect();
-            if values.is_empty() {
-                return Err(table.malformed(format!("dataset '{name}' has no rows at t = {t}")));
-            }
-            hists.push(histogram(&values));
-        }
-        rows.push((format!("{name} (d = {}, n = {})", ds[first], ns[first]), hists));
-    }
+    let view = fig1a::View::read(df)?;
+    let times = &view.times;
+    let rows: Vec<(String, Vec<Vec<f64>>)> = view
+        .datasets
+        .iter()
+        .map(|data| {
+            let heading = format!("{} (d = {}, n = {})", data.name, data.d, data.n);
+            (heading, data.cosines.iter().map(|cos| histogram(cos)).collect())
+        })
+        .collect();
     let body = ROW_HEIGHT * rows.len() as u32;
     canvas::figure(title, caption, body, |area| {
         let width = 2.0 / BINS as f64;
@@ -76,17 +65,16 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use cfm_study::figures::fig1a::{COLUMNS, TIMES};
     use cfm_study::row;
     use cfm_study::table::TableBuilder;
 
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
-    const TIMES: [f64; 6] = [0.01, 0.21, 0.40, 0.60, 0.79, 0.99];
-
     /// Two datasets; at time k, dataset 0 has cosines in k + 1 distinct bins, dataset 1 all at 1.
     fn table() -> DataFrame {
-        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "pair", "cosine"]);
+        let mut b = TableBuilder::new(&COLUMNS);
         for (k, t) in TIMES.iter().enumerate() {
             for j in 0..=k {
                 b.push(row!["two-moons", 2usize, 500usize, *t, j, -0.99 + 0.3 * j as f64]);
@@ -122,14 +110,14 @@ mod tests {
 
     #[test]
     fn missing_column_is_named() {
-        let df = table().drop("cosine").unwrap();
+        let df = table().drop(COLUMNS[5]).unwrap();
         let err = render(&df, TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("fig1a") && err.contains("'cosine'"), "{err}");
     }
 
     #[test]
     fn missing_time_is_named() {
-        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "pair", "cosine"]);
+        let mut b = TableBuilder::new(&COLUMNS);
         b.push(row!["a", 2usize, 5usize, 0.5, 0usize, 0.1]);
         b.push(row!["b", 2usize, 5usize, 0.7, 0usize, 0.1]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();

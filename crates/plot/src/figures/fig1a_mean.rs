@@ -1,6 +1,7 @@
 //! Fig. 1a (mean): the mean over pairs of `cos(u*(x_t, t), x1 - x0)` against t, one line per
 //! dataset (legend: name and dimension d, ordered by d). Lines that reach 1 early belong to
-//! datasets where the closed form follows the stochastic target from the start.
+//! datasets where the closed form follows the stochastic target from the start. It draws the
+//! study's [`fig1a_mean::View`].
 
 use cfm_study::figures::fig1a_mean;
 use plotters::prelude::*;
@@ -9,44 +10,17 @@ use polars::prelude::DataFrame;
 use crate::Result;
 use crate::canvas::{self, Axes, Entry, Mark};
 use crate::style;
-use crate::table::{Table, distinct};
 
-const ID: &str = "fig1a_mean";
-const STATISTIC: &str = fig1a_mean::MEAN_COSINE;
 /// Height of the panel, in pixels.
 const HEIGHT: u32 = 560;
 /// Width of the legend column, in pixels.
 const LEGEND: u32 = 250;
 
-/// One dataset's line: name, dimension and points `(t, mean cosine)` sorted by t.
-struct Curve {
-    name: String,
-    d: f64,
-    points: Vec<(f64, f64)>,
-}
-
 /// Renders the mean-cosine figure.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "d", "t", "statistic", "value"])?;
-    let (names, ds, ts) = (table.text("dataset")?, table.num("d")?, table.num("t")?);
-    let (stats, values) = (table.text("statistic")?, table.num("value")?);
-    let rows: Vec<usize> = (0..names.len()).filter(|&i| stats[i] == STATISTIC).collect();
-    if rows.is_empty() {
-        return Err(table.malformed(format!("no rows with statistic '{STATISTIC}'")));
-    }
-    // One curve per dataset, sorted by t; datasets ordered by dimension.
-    let mut curves: Vec<Curve> = distinct(rows.iter().map(|&i| names[i].clone()))
-        .into_iter()
-        .map(|name| {
-            let mine: Vec<usize> = rows.iter().copied().filter(|&i| names[i] == name).collect();
-            let mut points: Vec<(f64, f64)> = mine.iter().map(|&i| (ts[i], values[i])).collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Curve { name, d: ds[mine[0]], points }
-        })
-        .collect();
-    curves.sort_by(|a, b| a.d.total_cmp(&b.d));
-    let low =
-        curves.iter().flat_map(|c| &c.points).map(|p| p.1).filter(|v| v.is_finite()).fold(0.0, f64::min);
+    let view = fig1a_mean::View::read(df)?;
+    let curves = view.by_dimension();
+    let low = curves.iter().flat_map(|c| &c.values).copied().filter(|v| v.is_finite()).fold(0.0, f64::min);
     canvas::figure(title, caption, HEIGHT, |area| {
         let (plot, key) = canvas::with_legend(area, LEGEND);
         let axes = Axes { x_ticks: 11, y_ticks: 8, ..Axes::new("", "t", "mean cosine(u*, x1 - x0)") };
@@ -54,7 +28,8 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
         let mut entries = Vec::new();
         for (k, curve) in curves.iter().enumerate() {
             let colour = style::categorical(k);
-            chart.draw_series(LineSeries::new(curve.points.iter().copied(), colour.stroke_width(2)))?;
+            let points = curve.ts.iter().copied().zip(curve.values.iter().copied());
+            chart.draw_series(LineSeries::new(points, colour.stroke_width(2)))?;
             entries.push(Entry::new(Mark::Line(colour), format!("{} (d = {})", curve.name, curve.d)));
         }
         canvas::legend(&key, &entries)
@@ -63,6 +38,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use cfm_study::figures::fig1a_mean::{COLUMNS, FRAC_ABOVE, MEAN_COSINE};
     use cfm_study::row;
     use cfm_study::table::TableBuilder;
 
@@ -70,13 +46,13 @@ mod tests {
     use crate::testing::{self, CAPTION, TITLE};
 
     fn table() -> DataFrame {
-        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
+        let mut b = TableBuilder::new(&COLUMNS);
         for (name, d) in [("gmm-d128", 128usize), ("two-moons", 2), ("digits", 64)] {
             for k in 0..5 {
                 let t = k as f64 * 0.2;
                 let v = 1.0 - (1.0 - t) / d as f64;
-                b.push(row![name, d, 100usize, t, "mean_cosine", v]);
-                b.push(row![name, d, 100usize, t, "frac_cosine_gt_0.9", v]);
+                b.push(row![name, d, 100usize, t, MEAN_COSINE, v]);
+                b.push(row![name, d, 100usize, t, FRAC_ABOVE, v]);
             }
         }
         b.finish().unwrap()
@@ -99,15 +75,15 @@ mod tests {
 
     #[test]
     fn missing_statistic_rows_are_an_error() {
-        let mut b = TableBuilder::new(&["dataset", "d", "n", "t", "statistic", "value"]);
-        b.push(row!["a", 2usize, 5usize, 0.5, "frac_cosine_gt_0.9", 0.1]);
+        let mut b = TableBuilder::new(&COLUMNS);
+        b.push(row!["a", 2usize, 5usize, 0.5, FRAC_ABOVE, 0.1]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("no rows with statistic 'mean_cosine'"), "{err}");
     }
 
     #[test]
     fn missing_columns_are_all_named() {
-        let df = table().drop("value").unwrap().drop("d").unwrap();
+        let df = table().drop(COLUMNS[5]).unwrap().drop(COLUMNS[1]).unwrap();
         let err = render(&df, TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("'d', 'value'"), "{err}");
     }

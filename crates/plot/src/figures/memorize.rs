@@ -3,9 +3,9 @@
 //! mean train-to-train distance). Two-dimensional data: the training points in light grey and
 //! the sampled trajectories from noise (t = 0) to t = 1 as thin coloured lines, each ending in
 //! a dot. Image data: each generated image (top row) above its nearest training image (bottom
-//! row), grey scale with -1 black and 1 white.
+//! row), grey scale with -1 black and 1 white. It draws the study's [`memorize::View`].
 
-use cfm_study::figures::memorize;
+use cfm_study::figures::memorize::{self, Shown};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
@@ -13,9 +13,7 @@ use polars::prelude::DataFrame;
 use crate::Result;
 use crate::canvas::{self, Area, Axes, Entry, Mark};
 use crate::style::{self, INK, LIGHT, TICK_PX};
-use crate::table::{Table, distinct};
 
-const ID: &str = "memorize";
 /// Height of the panels, in pixels.
 const HEIGHT: u32 = 600;
 /// Width of the legend beside the summary of the trajectories, in pixels.
@@ -23,104 +21,25 @@ const LEGEND: u32 = 190;
 /// Width of the row labels beside the images, in pixels.
 const LABELS: u32 = 170;
 
-/// One row of the table: `(sample, t, index, value)`.
-type Obs = (f64, f64, f64, f64);
-
-/// What a dataset's column shows.
-enum View {
-    /// Training points and trajectories, each a list of 2-D points (trajectories in time order).
-    Paths { train: Vec<(f64, f64)>, paths: Vec<Vec<(f64, f64)>> },
-    /// Square images of `side` pixels a side: (generated, nearest training image) per sample.
-    Images { side: usize, pairs: Vec<(Vec<f64>, Vec<f64>)> },
-}
-
-/// One dataset's column.
-struct Column {
-    name: String,
-    summary: Vec<String>,
-    view: View,
-}
-
-/// Groups `obs` by sample, then time, into 2-D points: one list per sample, in time order.
-/// Every (sample, time) must have exactly the coordinates 0 and 1.
-fn points(obs: &mut [Obs], what: &str) -> std::result::Result<Vec<Vec<(f64, f64)>>, String> {
-    obs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
-    obs.chunk_by(|a, b| a.0 == b.0)
-        .map(|sample| {
-            sample
-                .chunk_by(|a, b| a.1 == b.1)
-                .map(|at| match at {
-                    [a, b] if a.2 == 0.0 && b.2 == 1.0 => Ok((a.3, b.3)),
-                    _ => Err(format!(
-                        "{what} {} at t = {}: expected coordinates 0 and 1 (2-D data)",
-                        at[0].0, at[0].1
-                    )),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// Groups `obs` by sample into images (pixels in index order).
-fn images(obs: &mut [Obs]) -> Vec<(f64, Vec<f64>)> {
-    obs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.total_cmp(&b.2)));
-    obs.chunk_by(|a, b| a.0 == b.0).map(|c| (c[0].0, c.iter().map(|o| o.3).collect())).collect()
-}
-
 /// Renders the memorization figure.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "statistic", "sample", "t", "index", "value"])?;
-    let (names, stats) = (table.text("dataset")?, table.text("statistic")?);
-    let (samples, ts, idx, values) =
-        (table.num("sample")?, table.num("t")?, table.num("index")?, table.num("value")?);
-    let mut columns = Vec::new();
-    for name in distinct(names.iter().cloned()) {
-        let select = |stat: &str| -> Vec<Obs> {
-            (0..names.len())
-                .filter(|&i| names[i] == name && stats[i] == stat)
-                .map(|i| (samples[i], ts[i], idx[i], values[i]))
-                .collect()
-        };
-        let scalar = |stat: &str| -> Result<f64> {
-            select(stat)
-                .first()
-                .map(|o| o.3)
-                .ok_or_else(|| table.malformed(format!("dataset '{name}' has no '{stat}' row")))
-        };
-        let summary = vec![
-            format!("memorized (d1/d2 < 1/3): {:.1}%", 100.0 * scalar(memorize::FRACTION_MEMORIZED)?),
-            format!("mean d1 (to nearest training point): {}", style::num(scalar(memorize::MEAN_D1)?, 3)),
-            format!(
-                "mean train-to-train nearest distance: {}",
-                style::num(scalar(memorize::TRAIN_TO_TRAIN)?, 3)
-            ),
-        ];
-        let bad = |msg: String| table.malformed(format!("dataset '{name}': {msg}"));
-        let view = if !select(memorize::TRAJECTORY).is_empty() {
-            let train = points(&mut select(memorize::TRAIN_POINT), "training point").map_err(bad)?;
-            let paths = points(&mut select(memorize::TRAJECTORY), memorize::TRAJECTORY).map_err(bad)?;
-            View::Paths { train: train.into_iter().flatten().collect(), paths }
-        } else if !select(memorize::SAMPLE_PIXEL).is_empty() {
-            image_pairs(&mut select(memorize::SAMPLE_PIXEL), &mut select(memorize::NEAREST_PIXEL))
-                .map_err(bad)?
-        } else {
-            return Err(bad("neither 'trajectory' nor 'sample_pixel' rows".into()));
-        };
-        columns.push(Column { name, summary, view });
-    }
+    let view = memorize::View::read(df)?;
+    let columns = &view.datasets;
+    let shown = columns.iter().map(|c| c.shown()).collect::<Result<Vec<&Shown>, _>>()?;
     canvas::figure(title, caption, HEIGHT, |area| {
-        for (column, slot) in columns.iter().zip(area.split_evenly((1, columns.len()))) {
+        for ((column, shown), slot) in columns.iter().zip(shown).zip(area.split_evenly((1, columns.len()))) {
             let below = canvas::heading(&slot, &column.name)?;
             let (top, rest) = below.split_vertically(4 * style::line_height(TICK_PX) + 8);
-            match &column.view {
-                View::Paths { train, paths } => {
+            let summary = summary(column);
+            match shown {
+                Shown::Paths { train, paths } => {
                     let (note, key) = canvas::with_legend(&top, LEGEND);
-                    canvas::note(&note, &column.summary)?;
+                    canvas::note(&note, &summary)?;
                     canvas::legend(&key, &legend())?;
                     draw_paths(&rest, train, paths)?;
                 }
-                View::Images { side, pairs } => {
-                    canvas::note(&top, &column.summary)?;
+                Shown::Images { side, pairs } => {
+                    canvas::note(&top, &summary)?;
                     draw_images(&rest, *side, pairs)?;
                 }
             }
@@ -129,29 +48,13 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
     })
 }
 
-/// Pairs each generated image with the nearest training image of the same sample.
-fn image_pairs(generated: &mut [Obs], nearest: &mut [Obs]) -> std::result::Result<View, String> {
-    let (generated, nearest) = (images(generated), images(nearest));
-    let len = generated[0].1.len();
-    let side = (len as f64).sqrt().round() as usize;
-    if side * side != len {
-        return Err(format!("images of {len} pixels are not square"));
-    }
-    let mut pairs = Vec::new();
-    for (sample, pixels) in generated {
-        let Some((_, near)) = nearest.iter().find(|n| n.0 == sample) else {
-            return Err(format!("sample {sample} has no 'nearest_pixel' rows"));
-        };
-        if pixels.len() != len || near.len() != len {
-            return Err(format!(
-                "sample {sample}: images of different sizes ({len}, {}, {})",
-                pixels.len(),
-                near.len()
-            ));
-        }
-        pairs.push((pixels, near.clone()));
-    }
-    Ok(View::Images { side, pairs })
+/// The summary lines above a dataset's panel.
+fn summary(data: &memorize::Sampled) -> Vec<String> {
+    vec![
+        format!("memorized (d1/d2 < 1/3): {:.1}%", 100.0 * data.fraction_memorized),
+        format!("mean d1 (to nearest training point): {}", style::num(data.mean_d1, 3)),
+        format!("mean train-to-train nearest distance: {}", style::num(data.train_to_train, 3)),
+    ]
 }
 
 /// The legend of the trajectories panel.
@@ -239,20 +142,22 @@ fn draw_images(area: &Area<'_>, side: usize, pairs: &[(Vec<f64>, Vec<f64>)]) -> 
 
 #[cfg(test)]
 mod tests {
+    use cfm_study::figures::memorize::{
+        COLUMNS, D1, FRACTION_MEMORIZED, MEAN_D1, NEAREST_PIXEL, RATIO, SAMPLE_PIXEL, TRAIN_POINT,
+        TRAIN_TO_TRAIN, TRAJECTORY,
+    };
     use cfm_study::row;
     use cfm_study::table::TableBuilder;
 
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
-    const COLUMNS: [&str; 6] = ["dataset", "statistic", "sample", "t", "index", "value"];
-
     fn summary(b: &mut TableBuilder, name: &str) {
-        b.push(row![name, "fraction_memorized", 0usize, 1.0, 0usize, 1.0]);
-        b.push(row![name, "mean_d1", 0usize, 1.0, 0usize, 1.5e-6]);
-        b.push(row![name, "train_to_train", 0usize, 1.0, 0usize, 0.25]);
-        b.push(row![name, "d1", 0usize, 1.0, 0usize, 1.5e-6]);
-        b.push(row![name, "ratio", 0usize, 1.0, 0usize, 1e-5]);
+        b.push(row![name, FRACTION_MEMORIZED, 0usize, 1.0, 0usize, 1.0]);
+        b.push(row![name, MEAN_D1, 0usize, 1.0, 0usize, 1.5e-6]);
+        b.push(row![name, TRAIN_TO_TRAIN, 0usize, 1.0, 0usize, 0.25]);
+        b.push(row![name, D1, 0usize, 1.0, 0usize, 1.5e-6]);
+        b.push(row![name, RATIO, 0usize, 1.0, 0usize, 1e-5]);
     }
 
     /// Two-moons: 5 training points, 3 trajectories over 4 times. Digits: 3 samples of 8x8.
@@ -260,25 +165,25 @@ mod tests {
         let mut b = TableBuilder::new(&COLUMNS);
         summary(&mut b, "two-moons");
         for i in 0..5usize {
-            b.push(row!["two-moons", "train_point", i, 1.0, 0usize, i as f64]);
-            b.push(row!["two-moons", "train_point", i, 1.0, 1usize, 0.5]);
+            b.push(row!["two-moons", TRAIN_POINT, i, 1.0, 0usize, i as f64]);
+            b.push(row!["two-moons", TRAIN_POINT, i, 1.0, 1usize, 0.5]);
         }
         for step in 0..4 {
             let t = step as f64 / 3.0;
             for i in 0..3usize {
-                b.push(row!["two-moons", "trajectory", i, t, 0usize, i as f64 * t]);
-                b.push(row!["two-moons", "trajectory", i, t, 1usize, 0.5 * t - 1.0]);
+                b.push(row!["two-moons", TRAJECTORY, i, t, 0usize, i as f64 * t]);
+                b.push(row!["two-moons", TRAJECTORY, i, t, 1usize, 0.5 * t - 1.0]);
             }
         }
         summary(&mut b, "digits");
         for i in 0..3usize {
             for k in 0..64usize {
-                b.push(row!["digits", "sample_pixel", i, 1.0, k, -1.0 + k as f64 / 40.0]);
+                b.push(row!["digits", SAMPLE_PIXEL, i, 1.0, k, -1.0 + k as f64 / 40.0]);
             }
         }
         for i in 0..with_nearest {
             for k in 0..64usize {
-                b.push(row!["digits", "nearest_pixel", i, 1.0, k, 0.95]);
+                b.push(row!["digits", NEAREST_PIXEL, i, 1.0, k, 0.95]);
             }
         }
         b.finish().unwrap()
@@ -322,14 +227,14 @@ mod tests {
         let err = render(&table(2), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("'digits'") && err.contains("sample 2 has no 'nearest_pixel' rows"), "{err}");
         let mut b = TableBuilder::new(&COLUMNS);
-        b.push(row!["x", "fraction_memorized", 0usize, 1.0, 0usize, 1.0]);
+        b.push(row!["x", FRACTION_MEMORIZED, 0usize, 1.0, 0usize, 1.0]);
         let err = render(&b.finish().unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("dataset 'x' has no 'mean_d1' row"), "{err}");
     }
 
     #[test]
     fn missing_column_is_named() {
-        let err = render(&table(3).drop("index").unwrap(), TITLE, CAPTION).unwrap_err().to_string();
+        let err = render(&table(3).drop(COLUMNS[4]).unwrap(), TITLE, CAPTION).unwrap_err().to_string();
         assert!(err.contains("memorize") && err.contains("'index'"), "{err}");
     }
 

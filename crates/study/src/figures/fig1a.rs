@@ -3,6 +3,9 @@
 //! For each pair, `x_t = (1 - t) x0 + t x1` and `u*` is the closed form of Proposition 1 over
 //! the whole dataset. Where the cosine is 1, the closed form and the stochastic target
 //! coincide. Claim C1: in two dimensions they still disagree at intermediate times.
+//!
+//! The table is read once into a [`View`]: per dataset, the cosines of its pairs at each time
+//! ([`Cosines`]). The claim, the key numbers and the renderer all read that view.
 
 use cfm_core::ClosedForm;
 use cfm_core::Matrix;
@@ -12,11 +15,12 @@ use indicatif::ProgressBar;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
+use super::fig1a_mean::LEVEL;
 use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{DataSpec, Dataset, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{mean, num, pct};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, first};
+use crate::table::{Columns, TableBuilder, sorted_unique, unique};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The paper's six times.
@@ -27,6 +31,8 @@ pub const ID: &str = "fig1a";
 
 /// Columns of the table: one row per pair and time.
 pub const COLUMNS: [&str; 6] = ["dataset", "d", "n", "t", "pair", "cosine"];
+/// The time at which C1 is decided (intermediate: both endpoints align trivially).
+pub const C1_TIME: f64 = 0.4;
 
 /// `cos(u*(x_t, t), x1 - x0)` for every pair at time `t`, and the largest softmax weight of
 /// each (shared with the other figures of the closed form).
@@ -150,7 +156,7 @@ impl Figure for Fig1a {
         let name = cfg.data.name();
         let data = cfg.data.load(ctx)?;
         let (n, d) = (data.rows(), data.cols());
-        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream("fig1a").derive(&name));
+        let (x0, x1) = pairs(&data, cfg.pairs, &ctx.stream(ID).derive(&name));
         let cf = ClosedForm::new(data)?;
         let mut table = TableBuilder::new(&COLUMNS);
         bar.set_length(cfg.times.len() as u64);
@@ -178,17 +184,14 @@ impl Figure for Fig1a {
         }]
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
-        let times = distinct(df, "t")?;
+        let view = View::read(df)?;
         let mut headers = vec!["mean cosine (% > 0.9)".to_string()];
-        headers.extend(times.iter().map(|t| format!("t = {t}")));
+        headers.extend(view.times.iter().map(|t| format!("t = {t}")));
         let mut k = KeyTable { title: String::new(), headers, rows: Vec::new() };
-        for name in distinct(df, "dataset")? {
-            let d = filter_eq(df, "dataset", &name)?;
-            let mut row = vec![format!("{name} (d = {})", first(&d, "d")?)];
-            for t in &times {
-                let cos = f64s(&filter_eq(&d, "t", t)?, "cosine")?;
-                let above = cos.iter().filter(|&&c| c > 0.9).count() as f64 / cos.len() as f64;
-                row.push(format!("{} ({})", num(mean(&cos), 2), pct(above)));
+        for data in &view.datasets {
+            let mut row = vec![format!("{} (d = {})", data.name, data.d)];
+            for at in 0..view.times.len() {
+                row.push(format!("{} ({})", num(data.mean(at), 2), pct(data.share_above(at))));
             }
             k.rows.push(row);
         }
@@ -196,16 +199,93 @@ impl Figure for Fig1a {
     }
 }
 
+/// Fig. 1a's table as the paper reads it: the cosines `cos(u*(x_t, t), x1 - x0)` of every pair,
+/// per dataset and time.
+pub struct View {
+    /// The times `t` of the panels, ascending.
+    pub times: Vec<f64>,
+    /// The datasets, in the order of the table.
+    pub datasets: Vec<Cosines>,
+}
+
+/// One dataset's cosines.
+pub struct Cosines {
+    /// The dataset's name in the table (`two-moons`, `digits`, ...).
+    pub name: String,
+    /// Its dimension d.
+    pub d: f64,
+    /// Its number of points n (the training set of the closed form).
+    pub n: f64,
+    /// Per time of [`View::times`], the cosine of each pair (in pair order).
+    pub cosines: Vec<Vec<f64>>,
+}
+
+impl View {
+    /// Reads the table; every dataset must have rows at every time of the table.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let cols = Columns::new(ID, df, &COLUMNS)?;
+        let (names, ds, ns) = (cols.text("dataset")?, cols.num("d")?, cols.num("n")?);
+        let (ts, cos) = (cols.num("t")?, cols.num("cosine")?);
+        let times = sorted_unique(ts.iter().copied());
+        let mut datasets = Vec::new();
+        for name in unique(names.iter().cloned()) {
+            let first = names.iter().position(|n| *n == name).expect("a distinct name occurs");
+            let mut cosines = Vec::new();
+            for &t in &times {
+                let values: Vec<f64> =
+                    (0..names.len()).filter(|&i| names[i] == name && ts[i] == t).map(|i| cos[i]).collect();
+                if values.is_empty() {
+                    return Err(cols.malformed(format!("dataset '{name}' has no rows at t = {t}")));
+                }
+                cosines.push(values);
+            }
+            datasets.push(Cosines { name, d: ds[first], n: ns[first], cosines });
+        }
+        Ok(View { times, datasets })
+    }
+
+    /// The index in [`View::times`] of time `t` (within `1e-9`).
+    pub fn time(&self, t: f64) -> Option<usize> {
+        self.times.iter().position(|&x| (x - t).abs() <= 1e-9)
+    }
+
+    /// The dataset named `name`.
+    pub fn dataset(&self, name: &str) -> Option<&Cosines> {
+        self.datasets.iter().find(|d| d.name == name)
+    }
+}
+
+impl Cosines {
+    /// The mean cosine over the pairs at the time of index `at`.
+    pub fn mean(&self, at: usize) -> f64 {
+        mean(&self.cosines[at])
+    }
+
+    /// The fraction of pairs with cosine above [`LEVEL`] at the time of index `at`.
+    pub fn share_above(&self, at: usize) -> f64 {
+        let cos = &self.cosines[at];
+        cos.iter().filter(|&&c| c > LEVEL).count() as f64 / cos.len() as f64
+    }
+
+    /// The fraction of pairs with cosine below [`LEVEL`] at the time of index `at`.
+    pub fn share_below(&self, at: usize) -> f64 {
+        let cos = &self.cosines[at];
+        cos.iter().filter(|&&c| c < LEVEL).count() as f64 / cos.len() as f64
+    }
+
+    /// The smallest cosine at the time of index `at` (NaN left out).
+    pub fn min(&self, at: usize) -> f64 {
+        self.cosines[at].iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
 /// C1 from the two-moons rows at t = 0.40.
 fn c1(e: &Evidence, dataset: &str) -> Result<Measured> {
-    let df = &e.table;
-    let rows = filter_near(&filter_eq(df, "dataset", dataset)?, "t", 0.4)?;
-    let cos = f64s(&rows, "cosine")?;
-    if cos.is_empty() {
-        return Err(Error::invalid(format!("no {dataset} rows at t = 0.4")));
-    }
-    let below = cos.iter().filter(|&&c| c < 0.9).count() as f64 / cos.len() as f64;
-    let min = cos.iter().copied().fold(f64::INFINITY, f64::min);
+    let view = View::read(&e.table)?;
+    let (Some(data), Some(at)) = (view.dataset(dataset), view.time(C1_TIME)) else {
+        return Err(Error::invalid(format!("no {dataset} rows at t = {C1_TIME}")));
+    };
+    let (below, min) = (data.share_below(at), data.min(at));
     Ok(Measured::new(
         format!("{dataset}, t = 0.40: {:.0}% of pairs with cosine < 0.9, min cosine {min:.2}", 100.0 * below),
         format!(
@@ -215,4 +295,53 @@ fn c1(e: &Evidence, dataset: &str) -> Result<Measured> {
         "at least 20% of pairs below 0.9 and some pair below 0",
         below >= 0.2 && min < 0.0,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two datasets at t = 0.4 and 0.8: "a" with cosines -0.5, 0.5, 0.95, 1 at 0.4.
+    fn table() -> DataFrame {
+        let mut b = TableBuilder::new(&COLUMNS);
+        for (t, values) in [(0.8, [1.0, 1.0, 0.99, 0.5]), (0.4, [-0.5, 0.5, 0.95, 1.0])] {
+            for (i, c) in values.into_iter().enumerate() {
+                b.push(row!["a", 2usize, 10usize, t, i, c]);
+                b.push(row!["b", 64usize, 20usize, t, i, 1.0]);
+            }
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn the_view_holds_each_dataset_per_sorted_time() {
+        let view = View::read(&table()).unwrap();
+        assert_eq!(view.times, vec![0.4, 0.8]);
+        let a = view.dataset("a").unwrap();
+        assert_eq!((a.d, a.n), (2.0, 10.0));
+        assert_eq!(a.cosines[0], vec![-0.5, 0.5, 0.95, 1.0]);
+        assert_eq!(view.time(0.4 + 1e-12), Some(0));
+        assert_eq!(view.datasets[1].name, "b");
+    }
+
+    #[test]
+    fn mean_shares_and_minimum_of_a_time() {
+        let view = View::read(&table()).unwrap();
+        let a = view.dataset("a").unwrap();
+        assert_eq!(a.mean(0), 0.4875);
+        assert_eq!((a.share_above(0), a.share_below(0), a.min(0)), (0.5, 0.5, -0.5));
+        assert_eq!((a.share_above(1), a.share_below(1)), (0.75, 0.25));
+        let m = c1(&Evidence::of(table()), "a").unwrap();
+        assert!(m.headline.contains("50% of pairs with cosine < 0.9") && m.headline.contains("-0.50"));
+        assert_eq!(m.decision, crate::claims::Decision::Pass);
+    }
+
+    #[test]
+    fn a_dataset_without_rows_at_a_time_is_named() {
+        let mut b = TableBuilder::new(&COLUMNS);
+        b.push(row!["a", 2usize, 5usize, 0.5, 0usize, 0.1]);
+        b.push(row!["b", 2usize, 5usize, 0.7, 0usize, 0.1]);
+        let err = View::read(&b.finish().unwrap()).err().unwrap().to_string();
+        assert!(err.contains("dataset 'a' has no rows at t = 0.7"), "{err}");
+    }
 }

@@ -5,6 +5,10 @@
 //! nearest training image. For every dataset: the distance `d1` of every sample to its nearest
 //! training point, the ratio test `d1 / d2 < 1/3` (memorized fraction) and the mean distance of
 //! training points to their nearest other training point (the scale of "novel").
+//!
+//! The table is read once into a [`View`]: per dataset ([`Sampled`]), the summary statistics and
+//! what its panel shows ([`Shown`]: trajectories or image pairs). The claim, the key numbers and
+//! the renderer all read that view.
 
 use cfm_core::datasets::ImageData;
 use cfm_core::metrics::{COPY_THRESHOLD, knn, memorization, train_to_train_distance};
@@ -18,8 +22,8 @@ use crate::claims::{Claim, Evidence, Measured};
 use crate::data::DataSpec;
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::num;
-use crate::table::{TableBuilder, distinct, filter_eq, stat_value};
-use crate::{Context, Profile, Result, row};
+use crate::table::{Columns, NOISE_FLOOR, TableBuilder, unique};
+use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/memorize.svg`).
 pub const ID: &str = "memorize";
@@ -44,6 +48,10 @@ pub const TRAJECTORY: &str = "trajectory";
 pub const SAMPLE_PIXEL: &str = "sample_pixel";
 /// Images: the nearest training image's pixel `index`.
 pub const NEAREST_PIXEL: &str = "nearest_pixel";
+/// C4: the least fraction of samples that must be copies, on every dataset.
+pub const MIN_MEMORIZED: f64 = 0.95;
+/// C4: the largest mean `d1` allowed, as a fraction of the train-to-train distance.
+pub const MAX_RELATIVE_D1: f64 = 0.01;
 
 #[derive(Serialize, Deserialize)]
 struct CellConfig {
@@ -165,52 +173,21 @@ impl Figure for Memorize {
         let name = cfg.data.name();
         let train = cfg.data.load(ctx)?;
         let d = train.cols();
-        let s = ctx.stream("memorize").derive(&name);
+        let s = ctx.stream(ID).derive(&name);
         let x0 = Matrix::from_vec(cfg.samples, d, s.derive("noise").normal_vec(cfg.samples * d))?;
         let cf = ClosedForm::new(train.clone())?;
         bar.set_length(1);
         let sol = integrate(&cf, &x0, Solver::Euler { steps: cfg.steps }, cfg.record_every > 0)?;
         bar.inc(1);
-        let mem = memorization(&sol.x, &train, COPY_THRESHOLD)?;
-        let baseline = train_to_train_distance(&train)?;
         let mut table = TableBuilder::new(&COLUMNS);
         let mut push = |stat: &str, sample: usize, t: f64, index: usize, value: f64| {
             table.push(row![name.clone(), stat, sample, t, index, value]);
         };
-        push(FRACTION_MEMORIZED, 0, 1.0, 0, mem.summary.fraction_memorized);
-        push(MEAN_D1, 0, 1.0, 0, mem.summary.mean_d1);
-        push(TRAIN_TO_TRAIN, 0, 1.0, 0, baseline);
-        for (i, sd) in mem.samples.iter().enumerate() {
-            push(D1, i, 1.0, 0, sd.d1);
-            push(RATIO, i, 1.0, 0, sd.ratio);
-        }
+        push_distances(&mut push, &sol.x, &train)?;
         if cfg.record_every > 0 {
-            for (i, r) in train.iter_rows().enumerate() {
-                for (k, &v) in r.iter().enumerate() {
-                    push(TRAIN_POINT, i, 1.0, k, v as f64);
-                }
-            }
-            for (step, (t, x)) in sol.trajectory.iter().enumerate() {
-                if step % cfg.record_every != 0 && step + 1 != sol.trajectory.len() {
-                    continue;
-                }
-                for i in 0..cfg.shown {
-                    for (k, &v) in x.row(i).iter().enumerate() {
-                        push(TRAJECTORY, i, *t, k, v as f64);
-                    }
-                }
-            }
+            push_trajectories(&mut push, &cfg, &train, &sol.trajectory);
         } else {
-            let shown = sol.x.slice_rows(0, cfg.shown);
-            let nearest = knn(&shown, &train, 1, false)?;
-            for i in 0..cfg.shown {
-                for (k, &v) in shown.row(i).iter().enumerate() {
-                    push(SAMPLE_PIXEL, i, 1.0, k, v as f64);
-                }
-                for (k, &v) in train.row(nearest.index[i]).iter().enumerate() {
-                    push(NEAREST_PIXEL, i, 1.0, k, v as f64);
-                }
-            }
+            push_images(&mut push, &cfg, &sol.x, &train)?;
         }
         table.finish()
     }
@@ -228,42 +205,240 @@ impl Figure for Memorize {
         }]
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let view = View::read(df)?;
         let mut k = KeyTable::new(
             "",
             &["dataset", "copies (d1/d2 < 1/3)", "mean distance to nearest training point", "train-to-train"],
         );
-        for name in distinct(df, "dataset")? {
-            let d = filter_eq(df, "dataset", &name)?;
+        for data in &view.datasets {
             k.rows.push(vec![
-                name,
-                format!("{:.1}%", 100.0 * stat_value(&d, FRACTION_MEMORIZED)?),
-                num(stat_value(&d, MEAN_D1)?, 2),
-                num(stat_value(&d, TRAIN_TO_TRAIN)?, 3),
+                data.name.clone(),
+                format!("{:.1}%", 100.0 * data.fraction_memorized),
+                num(data.mean_d1, 2),
+                num(data.train_to_train, 3),
             ]);
         }
         Ok(vec![k])
     }
 }
 
+/// Appends a row `(statistic, sample, t, index, value)` of a cell's table.
+type Push<'a> = dyn FnMut(&str, usize, f64, usize, f64) + 'a;
+
+/// The summary rows (memorized fraction, mean `d1`, train-to-train distance), then `d1` and
+/// `d1 / d2` per sample of `samples`.
+fn push_distances(push: &mut Push<'_>, samples: &Matrix, train: &Matrix) -> Result<()> {
+    let mem = memorization(samples, train, COPY_THRESHOLD)?;
+    let baseline = train_to_train_distance(train)?;
+    push(FRACTION_MEMORIZED, 0, 1.0, 0, mem.summary.fraction_memorized);
+    push(MEAN_D1, 0, 1.0, 0, mem.summary.mean_d1);
+    push(TRAIN_TO_TRAIN, 0, 1.0, 0, baseline);
+    for (i, sd) in mem.samples.iter().enumerate() {
+        push(D1, i, 1.0, 0, sd.d1);
+        push(RATIO, i, 1.0, 0, sd.ratio);
+    }
+    Ok(())
+}
+
+/// Two-dimensional data: the training points, then the trajectories of the first `cfg.shown`
+/// samples at every `cfg.record_every`-th step and the last.
+fn push_trajectories(push: &mut Push<'_>, cfg: &CellConfig, train: &Matrix, trajectory: &[(f64, Matrix)]) {
+    for (i, r) in train.iter_rows().enumerate() {
+        for (k, &v) in r.iter().enumerate() {
+            push(TRAIN_POINT, i, 1.0, k, v as f64);
+        }
+    }
+    for (step, (t, x)) in trajectory.iter().enumerate() {
+        if step % cfg.record_every != 0 && step + 1 != trajectory.len() {
+            continue;
+        }
+        for i in 0..cfg.shown {
+            for (k, &v) in x.row(i).iter().enumerate() {
+                push(TRAJECTORY, i, *t, k, v as f64);
+            }
+        }
+    }
+}
+
+/// Images: the first `cfg.shown` samples, each followed by its nearest training image.
+fn push_images(push: &mut Push<'_>, cfg: &CellConfig, samples: &Matrix, train: &Matrix) -> Result<()> {
+    let shown = samples.slice_rows(0, cfg.shown);
+    let nearest = knn(&shown, train, 1, false)?;
+    for i in 0..cfg.shown {
+        for (k, &v) in shown.row(i).iter().enumerate() {
+            push(SAMPLE_PIXEL, i, 1.0, k, v as f64);
+        }
+        for (k, &v) in train.row(nearest.index[i]).iter().enumerate() {
+            push(NEAREST_PIXEL, i, 1.0, k, v as f64);
+        }
+    }
+    Ok(())
+}
+
+/// The table as the paper reads it: per dataset, how many closed-form samples are copies of
+/// training points, and the samples its panel shows.
+pub struct View {
+    /// The datasets, in the order of the table.
+    pub datasets: Vec<Sampled>,
+}
+
+/// One dataset's samples of the closed-form ODE.
+pub struct Sampled {
+    /// The dataset's name in the table (`two-moons`, `digits`, ...).
+    pub name: String,
+    /// The fraction of samples that are copies by the ratio test `d1 / d2 < 1/3`.
+    pub fraction_memorized: f64,
+    /// The mean distance `d1` of a sample to its nearest training point.
+    pub mean_d1: f64,
+    /// The mean distance of a training point to its nearest other one (the scale of "novel").
+    pub train_to_train: f64,
+    /// What the dataset's panel shows; `None` for a table of the summary rows only (enough for
+    /// the claim and the key numbers, not for the figure).
+    pub panel: Option<Shown>,
+}
+
+/// The samples a dataset's panel shows.
+pub enum Shown {
+    /// Two-dimensional data: the training points, and the trajectories of the shown samples
+    /// from noise (t = 0) to t = 1, each a list of points in time order.
+    Paths { train: Vec<(f64, f64)>, paths: Vec<Vec<(f64, f64)>> },
+    /// Square images of `side` pixels a side: per shown sample, the generated image and its
+    /// nearest training image (pixels in row-major order, -1 black to 1 white).
+    Images { side: usize, pairs: Vec<(Vec<f64>, Vec<f64>)> },
+}
+
+/// One row of the table: `(sample, t, index, value)`.
+type Obs = (f64, f64, f64, f64);
+
+impl View {
+    /// Reads the table; every dataset must have its three summary rows. The samples it shows
+    /// are read where the table has them: trajectories (with the training points) or generated
+    /// images, each with its nearest training image.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let cols = Columns::new(ID, df, &COLUMNS)?;
+        let (names, stats) = (cols.text("dataset")?, cols.text("statistic")?);
+        let (samples, ts, idx, values) =
+            (cols.num("sample")?, cols.num("t")?, cols.num("index")?, cols.num("value")?);
+        let mut datasets = Vec::new();
+        for name in unique(names.iter().cloned()) {
+            let select = |stat: &str| -> Vec<Obs> {
+                (0..names.len())
+                    .filter(|&i| names[i] == name && stats[i] == stat)
+                    .map(|i| (samples[i], ts[i], idx[i], values[i]))
+                    .collect()
+            };
+            let scalar = |stat: &str| -> Result<f64> {
+                select(stat)
+                    .first()
+                    .map(|o| o.3)
+                    .ok_or_else(|| cols.malformed(format!("dataset '{name}' has no '{stat}' row")))
+            };
+            let (fraction_memorized, mean_d1, train_to_train) =
+                (scalar(FRACTION_MEMORIZED)?, scalar(MEAN_D1)?, scalar(TRAIN_TO_TRAIN)?);
+            let bad = |msg: String| cols.malformed(format!("dataset '{name}': {msg}"));
+            let panel = if !select(TRAJECTORY).is_empty() {
+                let train = points(&mut select(TRAIN_POINT), "training point").map_err(bad)?;
+                let paths = points(&mut select(TRAJECTORY), TRAJECTORY).map_err(bad)?;
+                Some(Shown::Paths { train: train.into_iter().flatten().collect(), paths })
+            } else if !select(SAMPLE_PIXEL).is_empty() {
+                Some(image_pairs(&mut select(SAMPLE_PIXEL), &mut select(NEAREST_PIXEL)).map_err(bad)?)
+            } else {
+                None
+            };
+            datasets.push(Sampled { name, fraction_memorized, mean_d1, train_to_train, panel });
+        }
+        Ok(View { datasets })
+    }
+}
+
+impl Sampled {
+    /// What the dataset's panel shows, or an error where the table has no samples to show.
+    pub fn shown(&self) -> Result<&Shown> {
+        self.panel.as_ref().ok_or_else(|| {
+            let msg = format!("dataset '{}': neither '{TRAJECTORY}' nor '{SAMPLE_PIXEL}' rows", self.name);
+            Error::malformed(ID, msg)
+        })
+    }
+
+    /// The mean `d1` as a fraction of the train-to-train distance.
+    pub fn relative_d1(&self) -> f64 {
+        self.mean_d1 / self.train_to_train
+    }
+
+    /// Whether the samples reproduce training points (C4 on this dataset): at least
+    /// [`MIN_MEMORIZED`] of them copies, and the mean `d1` at most [`MAX_RELATIVE_D1`] of the
+    /// train-to-train distance.
+    pub fn memorizes(&self) -> bool {
+        self.fraction_memorized >= MIN_MEMORIZED && self.mean_d1 <= MAX_RELATIVE_D1 * self.train_to_train
+    }
+}
+
+/// Groups `obs` by sample, then time, into 2-D points: one list per sample, in time order.
+/// Every (sample, time) must have exactly the coordinates 0 and 1.
+fn points(obs: &mut [Obs], what: &str) -> std::result::Result<Vec<Vec<(f64, f64)>>, String> {
+    obs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.total_cmp(&b.2)));
+    obs.chunk_by(|a, b| a.0 == b.0)
+        .map(|sample| {
+            sample
+                .chunk_by(|a, b| a.1 == b.1)
+                .map(|at| match at {
+                    [a, b] if a.2 == 0.0 && b.2 == 1.0 => Ok((a.3, b.3)),
+                    _ => Err(format!(
+                        "{what} {} at t = {}: expected coordinates 0 and 1 (2-D data)",
+                        at[0].0, at[0].1
+                    )),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Groups `obs` by sample into images (pixels in index order).
+fn images(obs: &mut [Obs]) -> Vec<(f64, Vec<f64>)> {
+    obs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.total_cmp(&b.2)));
+    obs.chunk_by(|a, b| a.0 == b.0).map(|c| (c[0].0, c.iter().map(|o| o.3).collect())).collect()
+}
+
+/// Pairs each generated image with the nearest training image of the same sample.
+fn image_pairs(generated: &mut [Obs], nearest: &mut [Obs]) -> std::result::Result<Shown, String> {
+    let (generated, nearest) = (images(generated), images(nearest));
+    let len = generated[0].1.len();
+    let side = (len as f64).sqrt().round() as usize;
+    if side * side != len {
+        return Err(format!("images of {len} pixels are not square"));
+    }
+    let mut pairs = Vec::new();
+    for (sample, pixels) in generated {
+        let Some((_, near)) = nearest.iter().find(|n| n.0 == sample) else {
+            return Err(format!("sample {sample} has no '{NEAREST_PIXEL}' rows"));
+        };
+        if pixels.len() != len || near.len() != len {
+            return Err(format!(
+                "sample {sample}: images of different sizes ({len}, {}, {})",
+                pixels.len(),
+                near.len()
+            ));
+        }
+        pairs.push((pixels, near.clone()));
+    }
+    Ok(Shown::Images { side, pairs })
+}
+
 /// C4: on every dataset, at least 95% memorized and mean d1 below 1% of the train-to-train distance.
 fn c4(e: &Evidence, _: &str) -> Result<Measured> {
-    let df = &e.table;
+    let view = View::read(&e.table)?;
     let mut parts = Vec::new();
     let mut pass = true;
     let (mut least, mut worst) = (f64::INFINITY, 0.0f64);
-    for name in distinct(df, "dataset")? {
-        let rows = filter_eq(df, "dataset", &name)?;
-        let (frac, d1, base) = (
-            stat_value(&rows, FRACTION_MEMORIZED)?,
-            stat_value(&rows, MEAN_D1)?,
-            stat_value(&rows, TRAIN_TO_TRAIN)?,
-        );
-        pass &= frac >= 0.95 && d1 <= 0.01 * base;
-        (least, worst) = (least.min(frac), worst.max(d1 / base));
+    for data in &view.datasets {
+        let (frac, d1, base) = (data.fraction_memorized, data.mean_d1, data.train_to_train);
+        pass &= data.memorizes();
+        (least, worst) = (least.min(frac), worst.max(data.relative_d1()));
         // Distances below the noise floor are f32 rounding of samples sitting on training points.
-        let d1 = if d1 < crate::table::NOISE_FLOOR { 0.0 } else { d1 };
+        let d1 = if d1 < NOISE_FLOOR { 0.0 } else { d1 };
         parts.push(format!(
-            "{name}: {:.1}% memorized, mean d1 {d1:.2e} vs train-to-train {base:.3}",
+            "{}: {:.1}% memorized, mean d1 {d1:.2e} vs train-to-train {base:.3}",
+            data.name,
             100.0 * frac
         ));
     }
@@ -273,9 +448,88 @@ fn c4(e: &Evidence, _: &str) -> Result<Measured> {
             "on every dataset: at least {:.1}% memorized (needs >= 95%), mean d1 at most {:.1e} x train-to-train \
              (needs <= 0.01)",
             100.0 * least,
-            if worst < crate::table::NOISE_FLOOR { 0.0 } else { worst }
+            if worst < NOISE_FLOOR { 0.0 } else { worst }
         ),
         ">= 95% of samples with d1/d2 < 1/3 and mean d1 <= 1% of the train-to-train distance",
         pass,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(b: &mut TableBuilder, name: &str, fraction: f64, d1: f64) {
+        b.push(row![name, FRACTION_MEMORIZED, 0usize, 1.0, 0usize, fraction]);
+        b.push(row![name, MEAN_D1, 0usize, 1.0, 0usize, d1]);
+        b.push(row![name, TRAIN_TO_TRAIN, 0usize, 1.0, 0usize, 0.5]);
+        b.push(row![name, D1, 0usize, 1.0, 0usize, d1]);
+    }
+
+    /// Two-moons: 2 training points, 2 trajectories over 2 times (rows out of order). Digits:
+    /// one 2x2 sample and its nearest training image.
+    fn table(digits_fraction: f64, digits_d1: f64) -> DataFrame {
+        let mut b = TableBuilder::new(&COLUMNS);
+        summary(&mut b, "two-moons", 1.0, 1e-9);
+        for i in 0..2usize {
+            b.push(row!["two-moons", TRAIN_POINT, i, 1.0, 1usize, -1.0]);
+            b.push(row!["two-moons", TRAIN_POINT, i, 1.0, 0usize, i as f64]);
+        }
+        for t in [1.0, 0.0] {
+            for i in 0..2usize {
+                b.push(row!["two-moons", TRAJECTORY, i, t, 0usize, i as f64 + t]);
+                b.push(row!["two-moons", TRAJECTORY, i, t, 1usize, 2.0 * t]);
+            }
+        }
+        summary(&mut b, "digits", digits_fraction, digits_d1);
+        for k in (0..4usize).rev() {
+            b.push(row!["digits", SAMPLE_PIXEL, 0usize, 1.0, k, k as f64]);
+            b.push(row!["digits", NEAREST_PIXEL, 0usize, 1.0, k, -(k as f64)]);
+        }
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn the_view_groups_paths_and_image_pairs() {
+        let view = View::read(&table(1.0, 0.0)).unwrap();
+        let Ok(Shown::Paths { train, paths }) = view.datasets[0].shown() else {
+            panic!("two-moons draws paths")
+        };
+        assert_eq!(train, &[(0.0, -1.0), (1.0, -1.0)]);
+        assert_eq!(paths, &[vec![(0.0, 0.0), (1.0, 2.0)], vec![(1.0, 0.0), (2.0, 2.0)]]);
+        let Ok(Shown::Images { side, pairs }) = view.datasets[1].shown() else {
+            panic!("digits draws images")
+        };
+        assert_eq!((*side, pairs.len()), (2, 1));
+        assert_eq!(pairs[0], (vec![0.0, 1.0, 2.0, 3.0], vec![0.0, -1.0, -2.0, -3.0]));
+    }
+
+    #[test]
+    fn a_table_of_summary_rows_decides_the_claim_but_shows_nothing() {
+        let mut b = TableBuilder::new(&COLUMNS);
+        summary(&mut b, "digits", 0.5, 0.3);
+        let view = View::read(&b.finish().unwrap()).unwrap();
+        let err = view.datasets[0].shown().err().unwrap().to_string();
+        assert!(err.contains("dataset 'digits': neither 'trajectory' nor 'sample_pixel' rows"), "{err}");
+        assert!(!view.datasets[0].memorizes());
+    }
+
+    #[test]
+    fn memorizing_needs_copies_and_small_distances() {
+        let view = View::read(&table(0.96, 0.004)).unwrap();
+        let digits = &view.datasets[1];
+        assert_eq!((digits.fraction_memorized, digits.mean_d1, digits.train_to_train), (0.96, 0.004, 0.5));
+        assert_eq!(digits.relative_d1(), 0.008);
+        assert!(digits.memorizes() && view.datasets[0].memorizes());
+        assert_eq!(
+            c4(&Evidence::of(table(0.96, 0.004)), "").unwrap().decision,
+            crate::claims::Decision::Pass
+        );
+        for (fraction, d1) in [(0.94, 0.0), (1.0, 0.006)] {
+            let view = View::read(&table(fraction, d1)).unwrap();
+            assert!(!view.datasets[1].memorizes(), "{fraction} {d1}");
+            let m = c4(&Evidence::of(table(fraction, d1)), "").unwrap();
+            assert_eq!(m.decision, crate::claims::Decision::Fail);
+        }
+    }
 }
