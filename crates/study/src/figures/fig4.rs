@@ -296,30 +296,22 @@ pub fn cell(cfg: &RunConfig) -> CellSpec {
 
 /// Trains one run step by step, evaluating at its schedule; the rows of the table.
 pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFrame> {
-    let set = LabelledImages::load(ctx, cfg.data)?;
-    let n = cfg.data.sizes().0;
-    if set.train.rows() != n {
-        return Err(Error::invalid(format!(
-            "{}: expected {n} training images, found {}",
-            cfg.data.name(),
-            set.train.rows()
-        )));
-    }
+    let set = training_set(ctx, cfg.data)?;
     let points = set.subset(cfg.n_train)?;
     let identity = identity(cfg.data, cfg.n_train);
     let eval = Evaluator::new(ctx, &set)?;
-    let noise = ctx.stream("fig4").derive("noise").derive_index(cfg.replicate);
-    let (name, method, seed) = (cfg.data.name(), cfg.method.label(), cfg.replicate);
-    let m = match cfg.train.target {
-        Target::Efm { m, .. } => m,
-        Target::Cfm | Target::OtCfm => 1,
-    };
-    let mut table = TableBuilder::new(&COLUMNS);
-    table.push(row![name, method.clone(), m, seed, 0.0, 0u64, CLASSIFIER_ACCURACY, eval.accuracy()]);
-    table.push(row![name, method.clone(), m, seed, 0.0, 0u64, WARMUP_STEPS, cfg.train.adam.warmup as f64]);
+    let noise = ctx.stream(ID).derive("noise").derive_index(cfg.replicate);
+    let mut rows = CellRows::new(cfg);
+    rows.push(0.0, 0, CLASSIFIER_ACCURACY, eval.accuracy());
+    rows.push(0.0, 0, WARMUP_STEPS, cfg.train.adam.warmup as f64);
     let plan = schedule(cfg);
     let steps: Vec<u64> = plan.iter().map(|p| p.1).collect();
     let guard = learned::Guard::of(&points);
+    let evaluate = |step: u64, model: &cfm_nn::TrainedModel| -> Result<learned::Distances> {
+        let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
+        guard.samples(&samples, step)?;
+        eval.distances(&samples)
+    };
     learned::train_evaluated(
         ctx,
         &cfg.train,
@@ -330,18 +322,63 @@ pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFram
         bar,
         |step, model| {
             let epoch = plan.iter().find(|p| p.1 == step).expect("a scheduled step").0;
-            let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
-            guard.samples(&samples, step)?;
-            let d = eval.distances(&samples)?;
-            for (metric, v) in
-                METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
-            {
-                table.push(row![name, method.clone(), m, seed, epoch, step, metric, v]);
-            }
+            rows.distances(epoch, step, &evaluate(step, model)?);
             Ok(())
         },
     )?;
-    table.finish()
+    rows.finish()
+}
+
+/// The labelled images of `data`, checked to hold the whole training set.
+fn training_set(ctx: &Context, data: ImageData) -> Result<LabelledImages> {
+    let set = LabelledImages::load(ctx, data)?;
+    let n = data.sizes().0;
+    if set.train.rows() != n {
+        return Err(Error::invalid(format!(
+            "{}: expected {n} training images, found {}",
+            data.name(),
+            set.train.rows()
+        )));
+    }
+    Ok(set)
+}
+
+/// The rows of one cell: its keys (dataset, method, references, seed) on every row.
+struct CellRows {
+    table: TableBuilder,
+    data: &'static str,
+    method: String,
+    m: usize,
+    seed: u64,
+}
+
+impl CellRows {
+    fn new(cfg: &RunConfig) -> Self {
+        let m = match cfg.train.target {
+            Target::Efm { m, .. } => m,
+            Target::Cfm | Target::OtCfm => 1,
+        };
+        let (data, method, seed) = (cfg.data.name(), cfg.method.label(), cfg.replicate);
+        Self { table: TableBuilder::new(&COLUMNS), data, method, m, seed }
+    }
+
+    /// A row of `metric` at `(epoch, step)`.
+    fn push(&mut self, epoch: f64, step: u64, metric: &str, value: f64) {
+        self.table.push(row![self.data, self.method.clone(), self.m, self.seed, epoch, step, metric, value]);
+    }
+
+    /// The four Fréchet distances of one evaluation, in the order of [`METRICS`].
+    fn distances(&mut self, epoch: f64, step: u64, d: &learned::Distances) {
+        for (metric, v) in
+            METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
+        {
+            self.push(epoch, step, metric, v);
+        }
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        self.table.finish()
+    }
 }
 
 struct Fig4Plan {
