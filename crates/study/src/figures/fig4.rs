@@ -14,11 +14,11 @@
 //! FD = ||mu_g - mu_r||^2 + tr(S_g + S_r - 2 (S_g^{1/2} S_r S_g^{1/2})^{1/2})
 //! ```
 //!
-//! One cell per (dataset, method, seed): [`Trainer`] steps one at a time, and at the step
+//! One cell per (dataset, method, seed): [`cfm_nn::Trainer`] steps one at a time, and at the step
 //! closest to each evaluation epoch (`step(e) = round(e n / B)`, one epoch being `n / B`
 //! steps) and at the last step the EMA weights draw `samples` images with Euler's method from
 //! noise that depends on the seed only (common random numbers across methods and evaluations).
-//! The run is the one [`cfm_nn::train`] would make for the same [`TrainConfig`] (same trainer,
+//! The run is the one [`cfm_nn::train()`] would make for the same [`TrainConfig`] (same trainer,
 //! bit-identical weights), and its final model is saved where [`cfm_nn::model_dir`] points, so
 //! that figures with the same configuration load it instead of training again.
 //!
@@ -712,33 +712,23 @@ impl View {
         for i in 0..names.len() {
             let image = ImageData::parse(&names[i]).map_err(|e| columns.malformed(e.to_string()))?;
             let method = Method::parse(&labels[i]).ok_or_else(|| unknown_method(&columns, &labels[i]))?;
-            let k = match datasets.iter().position(|d| d.data == image) {
-                Some(k) => k,
-                None => {
-                    datasets.push(Data { data: image, accuracy: None, warmup: None, methods: Vec::new() });
-                    datasets.len() - 1
-                }
-            };
-            let data = &mut datasets[k];
-            let runs = match data.methods.iter().position(|r| r.method == method) {
-                Some(j) => &mut data.methods[j],
-                None => {
-                    data.methods.push(Runs { method, m: ms[i], runs: Vec::new() });
-                    data.methods.last_mut().expect("just pushed")
-                }
-            };
+            let data = slot(
+                &mut datasets,
+                |d| d.data == image,
+                || Data { data: image, accuracy: None, warmup: None, methods: Vec::new() },
+            );
+            let runs = slot(
+                &mut data.methods,
+                |r| r.method == method,
+                || Runs { method, m: ms[i], runs: Vec::new() },
+            );
             match (metrics[i].as_str(), Panel::of(&metrics[i])) {
                 (CLASSIFIER_ACCURACY, _) => _ = data.accuracy.get_or_insert(values[i]),
                 (WARMUP_STEPS, _) => _ = data.warmup.get_or_insert(values[i]),
                 (_, Some(panel)) => {
                     let replicate = seeds[i] as u64;
-                    let run = match runs.runs.iter().position(|r| r.seed == replicate) {
-                        Some(j) => &mut runs.runs[j],
-                        None => {
-                            runs.runs.push(Run { seed: replicate, panels: Default::default() });
-                            runs.runs.last_mut().expect("just pushed")
-                        }
-                    };
+                    let new = || Run { seed: replicate, panels: Default::default() };
+                    let run = slot(&mut runs.runs, |r| r.seed == replicate, new);
                     run.panels[panel as usize].push(Eval {
                         epoch: epochs[i],
                         step: steps[i],
@@ -763,6 +753,18 @@ impl View {
         }
         Ok(View { datasets })
     }
+}
+
+/// The element of `items` that `is`, pushed by `new` where there is none.
+fn slot<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
+    let k = match items.iter().position(is) {
+        Some(k) => k,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[k]
 }
 
 impl Data {
