@@ -1,38 +1,23 @@
-//! Tables 1-2 of the paper, drawn as tables. First ours: per dataset with summary rows, a row
-//! per method (the paper's order: CFM, then EFM-M by M) and a column per epoch, each cell the
-//! mean ± sd over the training seeds of the Fréchet distance to the test images in the
-//! classifier's features (the mean alone where there is one seed). Then a note that the paper's
-//! numbers are not comparable with ours in absolute value, and the paper's published tables
-//! (Table 1, MNIST; Table 2, Fashion-MNIST) in the same layout. The lowest value of a column is
-//! bold on a light green ground: in the paper's tables always, in ours only where it is below
-//! every other by more than the larger of their standard deviations over seeds (never with one
-//! seed). An epoch a method was not evaluated at shows "n/a".
+//! Tables 1-2 of the paper, drawn as tables from [`table1::View`]. First ours: per dataset with
+//! summary rows, a row per method (the view's order, the paper's: CFM, then EFM-M by M) and a
+//! column per epoch, each cell the mean ± sd over the training seeds of the Fréchet distance to
+//! the test images in the classifier's features (the mean alone where there is one seed). Then a
+//! note that the paper's numbers are not comparable with ours in absolute value, and the paper's
+//! published tables (Table 1, MNIST; Table 2, Fashion-MNIST) in the same layout. The best value
+//! of a column ([`table1::Scores::best`]) is bold on a light green ground: in the paper's tables
+//! the lowest, in ours the lowest where it is below every other by more than the larger of their
+//! standard deviations over seeds (never with one seed). An epoch a method was not evaluated at
+//! shows "n/a".
 
-use cfm_study::figures::table1;
+use cfm_study::figures::table1::{self, Scores};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use polars::prelude::DataFrame;
 
-use super::fig4::{in_order, unknown_method};
 use crate::Result;
 use crate::canvas::{self, Area};
 use crate::style::{self, INK, MARGIN, TICK_PX, WIDTH};
-use crate::table::{Table, distinct, sorted_distinct};
 
-const ID: &str = "table1";
-/// The metrics of our cells: mean and standard deviation over the seeds.
-const MEAN: &str = table1::FEATURE_TEST_MEAN;
-const SD: &str = table1::FEATURE_TEST_SD;
-/// The metric of the seeds' own values, of which the seeds are counted.
-const VALUES: &str = "feature_test";
-/// The metric of the paper's published numbers, and the prefix of their method labels.
-const PAPER: &str = table1::PAPER_FID;
-const PAPER_PREFIX: &str = "paper:";
-/// The metric of the feature classifier's test accuracy.
-const ACCURACY: &str = "classifier_accuracy";
-/// The paper's tables: dataset and heading.
-const PAPER_TABLES: [(&str, &str); 2] =
-    [("mnist", "Paper, Table 1: MNIST"), ("fashion-mnist", "Paper, Table 2: Fashion-MNIST")];
 /// What the paper's tables hold, and why they cannot be compared with ours in absolute value.
 const NOT_COMPARABLE: &str = "Below, the paper's published numbers: FID in the 128-d features of \
      the paper's own classifier (99% accurate on MNIST, 90% on Fashion-MNIST), 28x28 images. Their \
@@ -51,147 +36,52 @@ const BEST: RGBColor = RGBColor(0xDD, 0xF0, 0xD8);
 /// The ground and the border of the note on the paper's numbers.
 const WARNING: (RGBColor, RGBColor) = (RGBColor(0xFF, 0xF4, 0xD6), RGBColor(0xE6, 0x9F, 0x00));
 
-/// A cell: the value and, for ours where there are several seeds, the standard deviation.
-type Cell = Option<(f64, Option<f64>)>;
-
-/// One table: heading, notes below the heading, the epochs (columns) and, per method (rows),
-/// its label and cells (`None` where the method was not evaluated).
-struct Grid {
+/// One table as drawn: heading, notes below the heading, and the view's grid of values.
+struct Grid<'a> {
     heading: String,
     notes: Vec<String>,
-    epochs: Vec<f64>,
-    methods: Vec<String>,
-    cells: Vec<Vec<Cell>>,
-    /// Whether the lowest value of a column is marked only where the spread over seeds
-    /// separates it from every other (ours), or always (the paper's published single runs).
-    by_spread: bool,
+    scores: &'a Scores,
 }
 
-impl Grid {
-    /// The row of column `c` to mark: the lowest value, where it is lower than every other
-    /// (ours: by more than the larger of the two standard deviations, and never without them).
-    fn best(&self, c: usize) -> Option<usize> {
-        let column: Vec<(usize, f64, Option<f64>)> =
-            self.cells.iter().enumerate().filter_map(|(r, row)| row[c].map(|(v, sd)| (r, v, sd))).collect();
-        let &(r, v, sd) = column.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
-        let apart = |&(o, w, other): &(usize, f64, Option<f64>)| {
-            o == r
-                || match (self.by_spread, sd, other) {
-                    (false, ..) => w > v,
-                    (true, Some(a), Some(b)) => w - v > a.max(b),
-                    (true, ..) => false,
-                }
-        };
-        column.iter().all(apart).then_some(r)
+/// The heading of a published table: the paper's table it is.
+fn paper_heading(p: &table1::Published) -> String {
+    match p.table() {
+        Some(table) => format!("Paper, {table}"),
+        None => format!("Paper: {}", p.data.name()),
     }
+}
+
+/// Our table of a dataset, with its notes: what the cells hold, what bold means, and the
+/// classifier's accuracy.
+fn ours(o: &table1::Ours) -> Grid<'_> {
+    let spread = if o.seeds == 1 {
+        "one training seed".to_string()
+    } else {
+        format!("mean ± sd over {} training seeds", o.seeds)
+    };
+    let mut notes = vec![
+        format!(
+            "Fréchet distance to the test images in the features of a classifier trained here; {spread}."
+        ),
+        "Bold on green: the lowest value of a column, where it is below every other by more than the \
+         larger of their standard deviations over seeds."
+            .to_string(),
+    ];
+    if let Some(a) = o.accuracy {
+        notes.push(format!("Classifier test accuracy {:.1}%.", 100.0 * a));
+    }
+    Grid { heading: format!("Ours: {}", o.data.name()), notes, scores: &o.scores }
 }
 
 /// Renders Tables 1-2.
 pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
-    let table = Table::new(ID, df, &["dataset", "method", "seed", "epoch", "metric", "value"])?;
-    let (names, methods, seeds) = (table.text("dataset")?, table.text("method")?, table.num("seed")?);
-    let (epochs, metrics, values) = (table.num("epoch")?, table.text("metric")?, table.num("value")?);
-    let of = |metric: &str| -> Vec<usize> { (0..names.len()).filter(|&i| metrics[i] == metric).collect() };
-    let (means, paper) = (of(MEAN), of(PAPER));
-    if means.is_empty() {
-        return Err(table.malformed(format!("no '{MEAN}' rows (the summary over the seeds)")));
-    }
-    if paper.is_empty() {
-        return Err(table.malformed(format!("no '{PAPER}' rows (the paper's published numbers)")));
-    }
-    let mut ours = Vec::new();
-    for name in distinct(means.iter().map(|&i| names[i].clone())) {
-        let mine: Vec<usize> = means.iter().copied().filter(|&i| names[i] == name).collect();
-        let seeded = of(VALUES).into_iter().filter(|&i| names[i] == name);
-        let seed_count = distinct(seeded.map(|i| seeds[i])).len();
-        if seed_count == 0 {
-            return Err(
-                table.malformed(format!("dataset '{name}' has no '{VALUES}' rows (the seeds' values)"))
-            );
-        }
-        let order =
-            in_order(mine.iter().map(|&i| methods[i].as_str())).map_err(|m| unknown_method(&table, m))?;
-        let columns = sorted_distinct(mine.iter().map(|&i| epochs[i]));
-        let find = |metric: &str, method: &str, epoch: f64| {
-            (0..names.len()).find(|&i| {
-                names[i] == name && metrics[i] == metric && methods[i] == method && epochs[i] == epoch
-            })
-        };
-        let mut cells = Vec::new();
-        for method in &order {
-            let mut row = Vec::new();
-            for &epoch in &columns {
-                let cell = match (find(MEAN, method, epoch), seed_count) {
-                    (None, _) => None,
-                    (Some(i), 1) => Some((values[i], None)),
-                    (Some(i), _) => {
-                        let sd = find(SD, method, epoch).ok_or_else(|| {
-                            table.malformed(format!(
-                                "dataset '{name}', method '{method}', epoch {epoch}: no '{SD}' row"
-                            ))
-                        })?;
-                        Some((values[i], Some(values[sd])))
-                    }
-                };
-                row.push(cell);
-            }
-            cells.push(row);
-        }
-        let spread = if seed_count == 1 {
-            "one training seed".to_string()
-        } else {
-            format!("mean ± sd over {seed_count} training seeds")
-        };
-        let mut notes = vec![
-            format!(
-                "Fréchet distance to the test images in the features of a classifier trained here; {spread}."
-            ),
-            "Bold on green: the lowest value of a column, where it is below every other by more than the \
-             larger of their standard deviations over seeds."
-                .to_string(),
-        ];
-        if let Some(i) = (0..names.len()).find(|&i| names[i] == name && metrics[i] == ACCURACY) {
-            notes.push(format!("Classifier test accuracy {:.1}%.", 100.0 * values[i]));
-        }
-        let methods = order.iter().map(|m| m.to_string()).collect();
-        ours.push(Grid {
-            heading: format!("Ours: {name}"),
-            notes,
-            epochs: columns,
-            methods,
-            cells,
-            by_spread: true,
-        });
-    }
-    let mut published = Vec::new();
-    for name in distinct(paper.iter().map(|&i| names[i].clone())) {
-        let mine: Vec<usize> = paper.iter().copied().filter(|&i| names[i] == name).collect();
-        let labels: Vec<&str> =
-            mine.iter().map(|&i| methods[i].strip_prefix(PAPER_PREFIX).unwrap_or(&methods[i])).collect();
-        let order = in_order(labels.iter().copied()).map_err(|m| unknown_method(&table, m))?;
-        let columns = sorted_distinct(mine.iter().map(|&i| epochs[i]));
-        let cells = order
-            .iter()
-            .map(|method| {
-                let at =
-                    |epoch: f64| (0..mine.len()).find(|&k| labels[k] == *method && epochs[mine[k]] == epoch);
-                columns.iter().map(|&e| at(e).map(|k| (values[mine[k]], None))).collect()
-            })
-            .collect();
-        let heading = PAPER_TABLES
-            .iter()
-            .find(|(dataset, _)| *dataset == name)
-            .map_or_else(|| format!("Paper: {name}"), |(_, heading)| heading.to_string());
-        let methods = order.iter().map(|m| m.to_string()).collect();
-        published.push(Grid {
-            heading,
-            notes: Vec::new(),
-            epochs: columns,
-            methods,
-            cells,
-            by_spread: false,
-        });
-    }
+    let view = table1::View::read(df)?;
+    let ours: Vec<Grid> = view.ours.iter().map(ours).collect();
+    let published: Vec<Grid> = view
+        .published
+        .iter()
+        .map(|p| Grid { heading: paper_heading(p), notes: Vec::new(), scores: &p.scores })
+        .collect();
     let warning = canvas::wrap(NOT_COMPARABLE, WIDTH - 2 * MARGIN - 24, CELL_PX);
     let warning_h = 8 + warning.len() as u32 * style::line_height(CELL_PX) + 28;
     let heights: Vec<u32> = ours.iter().chain(&published).map(grid_height).collect();
@@ -213,7 +103,7 @@ pub fn render(df: &DataFrame, title: &str, caption: &str) -> Result<String> {
 
 /// The width of the epoch columns of `grid`, in pixels.
 fn column_width(grid: &Grid) -> u32 {
-    ((WIDTH - 2 * MARGIN - LABEL_W) / grid.epochs.len() as u32).min(MAX_COLUMN_W)
+    ((WIDTH - 2 * MARGIN - LABEL_W) / grid.scores.epochs.len() as u32).min(MAX_COLUMN_W)
 }
 
 /// The lines of the notes of `grid`, wrapped to the figure width.
@@ -224,7 +114,7 @@ fn note_lines(grid: &Grid) -> Vec<String> {
 /// The height of a table: heading, notes, the head row and a row per method, and a gap.
 fn grid_height(grid: &Grid) -> u32 {
     let notes = note_lines(grid).len() as u32 * style::line_height(TICK_PX);
-    canvas::heading_height() + notes + (1 + grid.methods.len() as u32) * ROW_H + 24
+    canvas::heading_height() + notes + (1 + grid.scores.rows.len() as u32) * ROW_H + 24
 }
 
 /// The text of a cell: two decimals, as the paper's tables; "mean ± sd" from 100 on with one
@@ -266,7 +156,7 @@ fn draw_grid(area: &Area<'_>, grid: &Grid) -> Result<()> {
     }
     let top = (notes.len() as u32 * style::line_height(TICK_PX) + 4) as i32;
     let (left, width) = (MARGIN as i32, column_width(grid) as i32);
-    let right = left + LABEL_W as i32 + width * grid.epochs.len() as i32;
+    let right = left + LABEL_W as i32 + width * grid.scores.epochs.len() as i32;
     let row_h = ROW_H as i32;
     let rule =
         |y: i32, px: u32| below.draw(&PathElement::new(vec![(left, y), (right, y)], INK.stroke_width(px)));
@@ -274,34 +164,34 @@ fn draw_grid(area: &Area<'_>, grid: &Grid) -> Result<()> {
     let (plain, bold) = (style::font(CELL_PX).color(&INK), style::bold(CELL_PX).color(&INK));
     rule(top, 2)?;
     below.draw_text("method \\ epoch", &bold.pos(at(HPos::Left)), (left + 6, top + row_h / 2))?;
-    for (c, epoch) in grid.epochs.iter().enumerate() {
+    for (c, epoch) in grid.scores.epochs.iter().enumerate() {
         let x = left + LABEL_W as i32 + c as i32 * width + width / 2;
         below.draw_text(&style::num(*epoch, 4), &bold.pos(at(HPos::Center)), (x, top + row_h / 2))?;
     }
     rule(top + row_h, 1)?;
-    let best: Vec<Option<usize>> = (0..grid.epochs.len()).map(|c| grid.best(c)).collect();
-    for (r, (method, row)) in grid.methods.iter().zip(&grid.cells).enumerate() {
+    let best: Vec<Option<usize>> = (0..grid.scores.epochs.len()).map(|c| grid.scores.best(c)).collect();
+    for (r, row) in grid.scores.rows.iter().enumerate() {
         let y = top + (r as i32 + 1) * row_h;
-        below.draw_text(method, &plain.pos(at(HPos::Left)), (left + 6, y + row_h / 2))?;
-        for (c, cell) in row.iter().enumerate() {
+        below.draw_text(&row.method.label(), &plain.pos(at(HPos::Left)), (left + 6, y + row_h / 2))?;
+        for (c, cell) in row.cells.iter().enumerate() {
             let x = left + LABEL_W as i32 + c as i32 * width;
             let middle = (x + width / 2, y + row_h / 2);
             match cell {
-                Some((value, sd)) if best[c] == Some(r) => {
+                Some(score) if best[c] == Some(r) => {
                     below.draw(&Rectangle::new(
                         [(x + 2, y + 2), (x + width - 2, y + row_h - 2)],
                         BEST.filled(),
                     ))?;
-                    below.draw_text(&cell_text(*value, *sd), &bold.pos(at(HPos::Center)), middle)?;
+                    below.draw_text(&cell_text(score.mean, score.sd), &bold.pos(at(HPos::Center)), middle)?;
                 }
-                Some((value, sd)) => {
-                    below.draw_text(&cell_text(*value, *sd), &plain.pos(at(HPos::Center)), middle)?
+                Some(score) => {
+                    below.draw_text(&cell_text(score.mean, score.sd), &plain.pos(at(HPos::Center)), middle)?
                 }
                 None => below.draw_text("n/a", &plain.pos(at(HPos::Center)), middle)?,
             }
         }
     }
-    rule(top + (grid.methods.len() as i32 + 1) * row_h, 2)?;
+    rule(top + (grid.scores.rows.len() as i32 + 1) * row_h, 2)?;
     Ok(())
 }
 
@@ -310,13 +200,15 @@ mod tests {
     use cfm_study::row;
     use cfm_study::table::TableBuilder;
 
+    use cfm_study::figures::fig4::{CLASSIFIER_ACCURACY, COLUMNS, FEATURE_TEST, PIXEL_TEST};
+    use cfm_study::figures::table1::{FEATURE_TEST_MEAN as MEAN, FEATURE_TEST_SD as SD, PAPER_FID as PAPER};
+
     use super::*;
     use crate::testing::{self, CAPTION, TITLE};
 
     /// Which rows a test table leaves out: `(method, epoch, metric)`.
     type Skip = fn(&str, f64, &str) -> bool;
 
-    const COLUMNS: [&str; 8] = ["dataset", "method", "m", "seed", "epoch", "step", "metric", "value"];
     /// Our methods, not in the paper's order (the renderer sorts them).
     const OURS: [&str; 3] = ["EFM-1000", "CFM", "EFM-128"];
     const EPOCHS: [f64; 3] = [1.0, 2.0, 5.0];
@@ -348,10 +240,10 @@ mod tests {
         };
         for method in OURS {
             for seed in 0..seeds as i64 {
-                push("digits", method, seed, 0.0, ACCURACY, 0.973);
+                push("digits", method, seed, 0.0, CLASSIFIER_ACCURACY, 0.973);
                 for epoch in EPOCHS {
-                    push("digits", method, seed, epoch, VALUES, 100.0);
-                    push("digits", method, seed, epoch, "pixel_test", 1.0);
+                    push("digits", method, seed, epoch, FEATURE_TEST, 100.0);
+                    push("digits", method, seed, epoch, PIXEL_TEST, 1.0);
                 }
             }
         }
@@ -469,8 +361,9 @@ mod tests {
 
     #[test]
     fn one_seed_shows_means_only_and_missing_cells_show_n_a() {
-        let skip =
-            |method: &str, epoch: f64, metric: &str| method == "CFM" && epoch == 2.0 && metric != VALUES;
+        let skip = |method: &str, epoch: f64, metric: &str| {
+            method == "CFM" && epoch == 2.0 && metric != FEATURE_TEST
+        };
         let el = testing::parse(&render(&table(1, skip), TITLE, CAPTION).unwrap());
         let text = testing::all_text(&el);
         assert!(!text.contains(" ± 0") && text.contains("one training seed"), "{text}");
@@ -480,14 +373,14 @@ mod tests {
 
     #[test]
     fn missing_rows_and_columns_are_named() {
-        let err = render(&table(2, |_, _, _| false).drop("metric").unwrap(), TITLE, CAPTION)
+        let err = render(&table(2, |_, _, _| false).drop(COLUMNS[6]).unwrap(), TITLE, CAPTION)
             .unwrap_err()
             .to_string();
         assert!(err.contains("table1") && err.contains("'metric'"), "{err}");
         let cases: [(Skip, &str); 4] = [
             (|_, _, metric| metric == MEAN, "no 'feature_test_mean' rows"),
             (|_, _, metric| metric == PAPER, "no 'paper_fid' rows"),
-            (|_, _, metric| metric == VALUES, "dataset 'digits' has no 'feature_test' rows"),
+            (|_, _, metric| metric == FEATURE_TEST, "dataset 'digits' has no 'feature_test' rows"),
             (
                 |method, epoch, metric| method == "EFM-128" && epoch == 2.0 && metric == SD,
                 "dataset 'digits', method 'EFM-128', epoch 2: no 'feature_test_sd' row",

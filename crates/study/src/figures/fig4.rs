@@ -14,11 +14,11 @@
 //! FD = ||mu_g - mu_r||^2 + tr(S_g + S_r - 2 (S_g^{1/2} S_r S_g^{1/2})^{1/2})
 //! ```
 //!
-//! One cell per (dataset, method, seed): [`Trainer`] steps one at a time, and at the step
+//! One cell per (dataset, method, seed): [`cfm_nn::Trainer`] steps one at a time, and at the step
 //! closest to each evaluation epoch (`step(e) = round(e n / B)`, one epoch being `n / B`
 //! steps) and at the last step the EMA weights draw `samples` images with Euler's method from
 //! noise that depends on the seed only (common random numbers across methods and evaluations).
-//! The run is the one [`cfm_nn::train`] would make for the same [`TrainConfig`] (same trainer,
+//! The run is the one [`cfm_nn::train()`] would make for the same [`TrainConfig`] (same trainer,
 //! bit-identical weights), and its final model is saved where [`cfm_nn::model_dir`] points, so
 //! that figures with the same configuration load it instead of training again.
 //!
@@ -34,6 +34,15 @@
 //! | `step` | optimiser steps done when evaluated |
 //! | `metric` | `feature_train`, `feature_test`, `pixel_train`, `pixel_test` (Fréchet distances), or `classifier_accuracy` (test accuracy of the feature classifier, one row per cell at `epoch = 0`, `step = 0`) |
 //! | `value` | the number |
+//!
+//! # View
+//!
+//! [`View::read`] reads the table once into [`View`]: per dataset ([`Data`]) the classifier's
+//! accuracy and the warm-up, and per method ([`Runs`], in the paper's order) every run's
+//! evaluations ([`Run`], [`Eval`]) in each of the four panels ([`Panel`]). Its methods give what
+//! the claims, the key numbers and the renderer share: each run's last value ([`Runs::last`]),
+//! the mean and range over the seeds at each epoch ([`Runs::over_seeds`]), a dataset's last
+//! epoch ([`Data::last_epoch`]).
 
 use cfm_core::datasets::ImageData;
 use cfm_core::efm::RefMode;
@@ -47,7 +56,7 @@ use crate::claims::{Claim, Decision, Evidence, Measured};
 use crate::data::{LabelledImages, identity};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{mean_sd, num};
-use crate::table::{TableBuilder, distinct, f64s, filter_eq, filter_near, strs};
+use crate::table::{Columns, TableBuilder};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/fig4.svg`).
@@ -64,11 +73,50 @@ pub const WARMUP_STEPS: &str = "warmup_steps";
 /// namespace), so it reports the same revision.
 pub const REVISION: u32 = 1;
 
+/// The `metric` of the Fréchet distance in the classifier's features to the training images.
+pub const FEATURE_TRAIN: &str = "feature_train";
+/// The `metric` of the Fréchet distance in the classifier's features to the test images.
+pub const FEATURE_TEST: &str = "feature_test";
+/// The `metric` of the Fréchet distance in pixel space to the training images.
+pub const PIXEL_TRAIN: &str = "pixel_train";
+/// The `metric` of the Fréchet distance in pixel space to the test images.
+pub const PIXEL_TEST: &str = "pixel_test";
 /// The four Fréchet distances, in the order of the paper's panels.
-pub const METRICS: [&str; 4] = ["feature_train", "feature_test", "pixel_train", "pixel_test"];
+pub const METRICS: [&str; 4] = [FEATURE_TRAIN, FEATURE_TEST, PIXEL_TRAIN, PIXEL_TEST];
 
-/// A training method of the figure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A panel of the figure: one of the four Fréchet distances (the paper's Inception / DINOv2
+/// embedding x train / test reference set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Panel {
+    /// In the classifier's features, to the training images.
+    FeatureTrain,
+    /// In the classifier's features, to the test images (Tables 1-2's FID).
+    FeatureTest,
+    /// In pixel space, to the training images.
+    PixelTrain,
+    /// In pixel space, to the test images.
+    PixelTest,
+}
+
+impl Panel {
+    /// The panels in the paper's order (that of [`METRICS`]).
+    pub const ALL: [Panel; 4] =
+        [Panel::FeatureTrain, Panel::FeatureTest, Panel::PixelTrain, Panel::PixelTest];
+
+    /// Its `metric` in the table.
+    pub fn metric(self) -> &'static str {
+        METRICS[self as usize]
+    }
+
+    /// The panel of a `metric`, if it is a Fréchet distance.
+    pub fn of(metric: &str) -> Option<Panel> {
+        Panel::ALL.into_iter().find(|p| p.metric() == metric)
+    }
+}
+
+/// A training method of the figure. Methods order as the paper lists them: CFM, OT-CFM, then
+/// EFM-M by M.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Method {
     /// Conditional flow matching (Algorithm 1).
@@ -90,6 +138,21 @@ impl Method {
             Method::OtCfm => "OT-CFM".into(),
             Method::Efm { m } => format!("EFM-{m}"),
         }
+    }
+
+    /// The method a table label names (`CFM`, `OT-CFM`, `EFM-<M>`): the inverse of
+    /// [`Method::label`]; `None` for a label that names no method.
+    pub fn parse(label: &str) -> Option<Method> {
+        match label {
+            "CFM" => Some(Method::Cfm),
+            "OT-CFM" => Some(Method::OtCfm),
+            _ => label.strip_prefix("EFM-")?.parse().ok().map(|m| Method::Efm { m }),
+        }
+    }
+
+    /// Whether it is EFM-M.
+    pub fn is_efm(self) -> bool {
+        matches!(self, Method::Efm { .. })
     }
 
     /// The regression target on `n` training points: EFM with the official code's references,
@@ -296,30 +359,22 @@ pub fn cell(cfg: &RunConfig) -> CellSpec {
 
 /// Trains one run step by step, evaluating at its schedule; the rows of the table.
 pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFrame> {
-    let set = LabelledImages::load(ctx, cfg.data)?;
-    let n = cfg.data.sizes().0;
-    if set.train.rows() != n {
-        return Err(Error::invalid(format!(
-            "{}: expected {n} training images, found {}",
-            cfg.data.name(),
-            set.train.rows()
-        )));
-    }
+    let set = training_set(ctx, cfg.data)?;
     let points = set.subset(cfg.n_train)?;
     let identity = identity(cfg.data, cfg.n_train);
     let eval = Evaluator::new(ctx, &set)?;
-    let noise = ctx.stream("fig4").derive("noise").derive_index(cfg.replicate);
-    let (name, method, seed) = (cfg.data.name(), cfg.method.label(), cfg.replicate);
-    let m = match cfg.train.target {
-        Target::Efm { m, .. } => m,
-        Target::Cfm | Target::OtCfm => 1,
-    };
-    let mut table = TableBuilder::new(&COLUMNS);
-    table.push(row![name, method.clone(), m, seed, 0.0, 0u64, CLASSIFIER_ACCURACY, eval.accuracy()]);
-    table.push(row![name, method.clone(), m, seed, 0.0, 0u64, WARMUP_STEPS, cfg.train.adam.warmup as f64]);
+    let noise = ctx.stream(ID).derive("noise").derive_index(cfg.replicate);
+    let mut rows = CellRows::new(cfg);
+    rows.push(0.0, 0, CLASSIFIER_ACCURACY, eval.accuracy());
+    rows.push(0.0, 0, WARMUP_STEPS, cfg.train.adam.warmup as f64);
     let plan = schedule(cfg);
     let steps: Vec<u64> = plan.iter().map(|p| p.1).collect();
     let guard = learned::Guard::of(&points);
+    let evaluate = |step: u64, model: &cfm_nn::TrainedModel| -> Result<learned::Distances> {
+        let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
+        guard.samples(&samples, step)?;
+        eval.distances(&samples)
+    };
     learned::train_evaluated(
         ctx,
         &cfg.train,
@@ -330,18 +385,63 @@ pub fn run(ctx: &Context, cfg: &RunConfig, bar: &ProgressBar) -> Result<DataFram
         bar,
         |step, model| {
             let epoch = plan.iter().find(|p| p.1 == step).expect("a scheduled step").0;
-            let samples = learned::sample(&model.field()?, cfg.samples, cfg.euler_steps, &noise)?;
-            guard.samples(&samples, step)?;
-            let d = eval.distances(&samples)?;
-            for (metric, v) in
-                METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
-            {
-                table.push(row![name, method.clone(), m, seed, epoch, step, metric, v]);
-            }
+            rows.distances(epoch, step, &evaluate(step, model)?);
             Ok(())
         },
     )?;
-    table.finish()
+    rows.finish()
+}
+
+/// The labelled images of `data`, checked to hold the whole training set.
+fn training_set(ctx: &Context, data: ImageData) -> Result<LabelledImages> {
+    let set = LabelledImages::load(ctx, data)?;
+    let n = data.sizes().0;
+    if set.train.rows() != n {
+        return Err(Error::invalid(format!(
+            "{}: expected {n} training images, found {}",
+            data.name(),
+            set.train.rows()
+        )));
+    }
+    Ok(set)
+}
+
+/// The rows of one cell: its keys (dataset, method, references, seed) on every row.
+struct CellRows {
+    table: TableBuilder,
+    data: &'static str,
+    method: String,
+    m: usize,
+    seed: u64,
+}
+
+impl CellRows {
+    fn new(cfg: &RunConfig) -> Self {
+        let m = match cfg.train.target {
+            Target::Efm { m, .. } => m,
+            Target::Cfm | Target::OtCfm => 1,
+        };
+        let (data, method, seed) = (cfg.data.name(), cfg.method.label(), cfg.replicate);
+        Self { table: TableBuilder::new(&COLUMNS), data, method, m, seed }
+    }
+
+    /// A row of `metric` at `(epoch, step)`.
+    fn push(&mut self, epoch: f64, step: u64, metric: &str, value: f64) {
+        self.table.push(row![self.data, self.method.clone(), self.m, self.seed, epoch, step, metric, value]);
+    }
+
+    /// The four Fréchet distances of one evaluation, in the order of [`METRICS`].
+    fn distances(&mut self, epoch: f64, step: u64, d: &learned::Distances) {
+        for (metric, v) in
+            METRICS.into_iter().zip([d.feature_train, d.feature_test, d.pixel_train, d.pixel_test])
+        {
+            self.push(epoch, step, metric, v);
+        }
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        self.table.finish()
+    }
 }
 
 struct Fig4Plan {
@@ -492,25 +592,22 @@ impl Figure for Fig4 {
         ]
     }
     fn key_numbers(&self, df: &DataFrame) -> Result<Vec<KeyTable>> {
+        let view = View::read(df)?;
         let mut headers = vec!["final Fréchet distance (mean ± sd over seeds)"];
         headers.extend(["features, train", "features, test", "pixels, train", "pixels, test", "epoch"]);
         let mut k = KeyTable::new("", &headers);
-        for name in distinct(df, "dataset")? {
-            let d = filter_eq(df, "dataset", &name)?;
-            let last = f64s(&d, "epoch")?.into_iter().fold(f64::NEG_INFINITY, f64::max);
-            let at_end = filter_near(&d, "epoch", last)?;
-            for method in distinct(&at_end, "method")? {
-                let r = filter_eq(&at_end, "method", &method)?;
-                let mut row = vec![format!("{name}, {method}")];
-                for metric in METRICS {
-                    let (m, sd) = mean_sd(&f64s(&filter_eq(&r, "metric", metric)?, "value")?);
-                    row.push(if replicates_in(&r)? > 1 {
-                        format!("{} ± {}", num(m, 3), num(sd, 2))
+        for data in &view.datasets {
+            for runs in &data.methods {
+                let mut row = vec![format!("{}, {}", data.data.name(), runs.method.label())];
+                for panel in Panel::ALL {
+                    let last = runs.last(panel);
+                    row.push(if last.seeds > 1 {
+                        format!("{} ± {}", num(last.mean, 3), num(last.sd, 2))
                     } else {
-                        num(m, 3)
+                        num(last.mean, 3)
                     });
                 }
-                row.push(num(last, 3));
+                row.push(num(data.last_epoch(), 3));
                 k.rows.push(row);
             }
         }
@@ -518,14 +615,215 @@ impl Figure for Fig4 {
     }
 }
 
-/// How many replicates the rows hold.
-fn replicates_in(df: &DataFrame) -> Result<usize> {
-    Ok(distinct(df, "seed")?.len())
+/// Fig. 4's table, read: per dataset, every run's Fréchet distances as training goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct View {
+    /// The datasets, in the order of the table.
+    pub datasets: Vec<Data>,
 }
 
-/// The nominal `M` of an EFM label (`EFM-128` -> 128).
-fn efm_m(method: &str) -> Option<usize> {
-    method.strip_prefix("EFM-").and_then(|m| m.parse().ok())
+/// One dataset's runs: a row of the figure.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Data {
+    /// The dataset.
+    pub data: ImageData,
+    /// The test accuracy of the feature classifier (a fraction), where the table holds it.
+    pub accuracy: Option<f64>,
+    /// The learning-rate warm-up of the runs, in steps, where the table holds it.
+    pub warmup: Option<f64>,
+    /// The methods trained on it, in the paper's order (CFM, OT-CFM, then EFM-M by M).
+    pub methods: Vec<Runs>,
+}
+
+/// One method's runs on a dataset, one per training seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Runs {
+    /// The method.
+    pub method: Method,
+    /// References of the regression target actually used, `min(M, n)` (1 for CFM and OT-CFM).
+    pub m: f64,
+    /// The runs that were evaluated, one per seed, in the order of the table.
+    pub runs: Vec<Run>,
+}
+
+/// One training run (one seed) of a method.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The replicate `k` of the training seed.
+    pub seed: u64,
+    /// Its evaluations in each panel (indexed as [`Panel::ALL`]), in the order of the table.
+    pub panels: [Vec<Eval>; 4],
+}
+
+/// One evaluation of a run: a Fréchet distance at a step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Eval {
+    /// Training epochs done (`step B / n`; the scheduled epoch).
+    pub epoch: f64,
+    /// Optimiser steps done.
+    pub step: f64,
+    /// The Fréchet distance.
+    pub value: f64,
+}
+
+/// A method's last-step values in one panel, over its seeds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Final {
+    /// The method.
+    pub method: Method,
+    /// Mean over the seeds of each run's value at its last step.
+    pub mean: f64,
+    /// Their sample standard deviation (0 for one seed).
+    pub sd: f64,
+    /// Seeds with a value.
+    pub seeds: usize,
+}
+
+/// A method's values at one epoch of a panel, over its seeds (the finite ones).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The epoch.
+    pub epoch: f64,
+    /// Mean over the seeds.
+    pub mean: f64,
+    /// The smallest value over the seeds.
+    pub low: f64,
+    /// The largest.
+    pub high: f64,
+}
+
+/// The error for a method label that names no method of the figure.
+pub(crate) fn unknown_method(columns: &Columns<'_>, label: &str) -> Error {
+    columns.malformed(format!("unknown method '{label}' (expected CFM, OT-CFM or EFM-<M>)"))
+}
+
+impl View {
+    /// Reads the table: every row of a Fréchet distance into its run, the classifier's accuracy
+    /// and the warm-up (the first row of each) into its dataset. Errors on an unknown dataset or
+    /// method, and on a dataset without rows of one of the four distances.
+    pub fn read(df: &DataFrame) -> Result<View> {
+        let columns = Columns::new(ID, df, &COLUMNS)?;
+        let [dataset, method, m, seed, epoch, step, metric, value] = COLUMNS;
+        let (names, labels, ms, seeds) =
+            (columns.text(dataset)?, columns.text(method)?, columns.num(m)?, columns.num(seed)?);
+        let (epochs, steps, metrics, values) =
+            (columns.num(epoch)?, columns.num(step)?, columns.text(metric)?, columns.num(value)?);
+        let mut datasets: Vec<Data> = Vec::new();
+        for i in 0..names.len() {
+            let image = ImageData::parse(&names[i]).map_err(|e| columns.malformed(e.to_string()))?;
+            let method = Method::parse(&labels[i]).ok_or_else(|| unknown_method(&columns, &labels[i]))?;
+            let data = slot(
+                &mut datasets,
+                |d| d.data == image,
+                || Data { data: image, accuracy: None, warmup: None, methods: Vec::new() },
+            );
+            let runs = slot(
+                &mut data.methods,
+                |r| r.method == method,
+                || Runs { method, m: ms[i], runs: Vec::new() },
+            );
+            match (metrics[i].as_str(), Panel::of(&metrics[i])) {
+                (CLASSIFIER_ACCURACY, _) => _ = data.accuracy.get_or_insert(values[i]),
+                (WARMUP_STEPS, _) => _ = data.warmup.get_or_insert(values[i]),
+                (_, Some(panel)) => {
+                    let replicate = seeds[i] as u64;
+                    let new = || Run { seed: replicate, panels: Default::default() };
+                    let run = slot(&mut runs.runs, |r| r.seed == replicate, new);
+                    run.panels[panel as usize].push(Eval {
+                        epoch: epochs[i],
+                        step: steps[i],
+                        value: values[i],
+                    });
+                }
+                (other, None) => return Err(columns.malformed(format!("unknown metric '{other}'"))),
+            }
+        }
+        for data in &mut datasets {
+            data.methods.sort_by_key(|r| r.method);
+            for panel in Panel::ALL {
+                if data.methods.iter().all(|r| r.runs.iter().all(|run| run.panels[panel as usize].is_empty()))
+                {
+                    return Err(columns.malformed(format!(
+                        "dataset '{}' has no '{}' rows",
+                        data.data.name(),
+                        panel.metric()
+                    )));
+                }
+            }
+        }
+        Ok(View { datasets })
+    }
+}
+
+/// The element of `items` that `is`, pushed by `new` where there is none.
+fn slot<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
+    let k = match items.iter().position(is) {
+        Some(k) => k,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[k]
+}
+
+impl Data {
+    /// The last epoch any run of the dataset was evaluated at.
+    pub fn last_epoch(&self) -> f64 {
+        let evals = self.methods.iter().flat_map(|r| &r.runs).flat_map(|run| run.panels.iter().flatten());
+        evals.map(|e| e.epoch).fold(f64::NEG_INFINITY, f64::max)
+    }
+}
+
+impl Runs {
+    /// How many seeds of the method were evaluated.
+    pub fn seeds(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// The mean and sd over the seeds of each run's value at its last step in `panel`.
+    pub fn last(&self, panel: Panel) -> Final {
+        let finals: Vec<f64> = self
+            .runs
+            .iter()
+            .filter_map(|run| run.panels[panel as usize].iter().max_by(|a, b| a.step.total_cmp(&b.step)))
+            .map(|e| e.value)
+            .collect();
+        let (mean, sd) = mean_sd(&finals);
+        Final { method: self.method, mean, sd, seeds: finals.len() }
+    }
+
+    /// The evaluations of every seed at `epoch` (within `1e-9`) in `panel`, in the order of the
+    /// runs.
+    pub fn at(&self, panel: Panel, epoch: f64) -> Vec<Eval> {
+        let evals = self.runs.iter().flat_map(|run| &run.panels[panel as usize]);
+        evals.filter(|e| (e.epoch - epoch).abs() <= 1e-9).copied().collect()
+    }
+
+    /// At each epoch of `panel` (ascending) with finite values, their mean, smallest and largest
+    /// over the seeds.
+    pub fn over_seeds(&self, panel: Panel) -> Vec<Spread> {
+        let evals: Vec<&Eval> = self.runs.iter().flat_map(|run| &run.panels[panel as usize]).collect();
+        let mut epochs: Vec<f64> = evals.iter().map(|e| e.epoch).filter(|e| e.is_finite()).collect();
+        epochs.sort_by(f64::total_cmp);
+        epochs.dedup();
+        epochs
+            .into_iter()
+            .filter_map(|epoch| {
+                let at: Vec<f64> = evals
+                    .iter()
+                    .filter(|e| e.epoch == epoch && e.value.is_finite())
+                    .map(|e| e.value)
+                    .collect();
+                (!at.is_empty()).then(|| Spread {
+                    epoch,
+                    mean: at.iter().sum::<f64>() / at.len() as f64,
+                    low: at.iter().copied().fold(f64::INFINITY, f64::min),
+                    high: at.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                })
+            })
+            .collect()
+    }
 }
 
 /// The fewest training seeds of a method whose spread a C8 comparison trusts: with fewer, the
@@ -533,43 +831,21 @@ fn efm_m(method: &str) -> Option<usize> {
 /// estimate.
 pub const MIN_SEEDS: usize = 3;
 
-/// One method's last-step values in one panel, over seeds.
-#[derive(Clone, Debug)]
-struct Final {
-    method: String,
-    mean: f64,
-    sd: f64,
-    seeds: usize,
-}
+/// Per dataset and panel (`"<dataset> <metric>"`), each method's [`Final`].
+type Finals = (String, Vec<Final>);
 
-/// Per dataset and panel (metric), each method's [`Final`].
-type Panel = (String, Vec<Final>);
-
-/// The final-step statistics of every panel of the table.
-fn panels(df: &DataFrame) -> Result<Vec<Panel>> {
+/// The final-step statistics of every panel of the table; an error where a panel has no EFM.
+fn finals(view: &View) -> Result<Vec<Finals>> {
     let mut out = Vec::new();
-    for name in distinct(df, "dataset")? {
-        let data = filter_eq(df, "dataset", &name)?;
-        for metric in METRICS {
-            let rows = filter_eq(&data, "metric", metric)?;
-            let (methods, seeds, steps, values) =
-                (strs(&rows, "method")?, strs(&rows, "seed")?, f64s(&rows, "step")?, f64s(&rows, "value")?);
-            let mut stats = Vec::new();
-            for method in distinct(&rows, "method")? {
-                let mut finals = Vec::new();
-                for seed in distinct(&filter_eq(&rows, "method", &method)?, "seed")? {
-                    let of_run = |i: &usize| methods[*i] == method && seeds[*i] == seed;
-                    let last =
-                        (0..values.len()).filter(of_run).max_by(|a, b| steps[*a].total_cmp(&steps[*b]));
-                    finals.extend(last.map(|i| values[i]));
-                }
-                let (mean, sd) = mean_sd(&finals);
-                stats.push(Final { method, mean, sd, seeds: finals.len() });
+    for data in &view.datasets {
+        for panel in Panel::ALL {
+            let name = format!("{} {}", data.data.name(), panel.metric());
+            let stats: Vec<Final> =
+                data.methods.iter().map(|r| r.last(panel)).filter(|f| f.seeds > 0).collect();
+            if !stats.iter().any(|s| s.method.is_efm()) {
+                return Err(Error::invalid(format!("{name}: no EFM rows")));
             }
-            if !stats.iter().any(|s| efm_m(&s.method).is_some()) {
-                return Err(Error::invalid(format!("{name} {metric}: no EFM rows")));
-            }
-            out.push((format!("{name} {metric}"), stats));
+            out.push((name, stats));
         }
     }
     Ok(out)
@@ -607,23 +883,26 @@ fn compare(a: &Final, b: &Final) -> Comparison {
 fn undecided(panel: &str, a: &Final, b: &Final) -> String {
     let gap = a.mean - b.mean;
     if spread_known(a, b) {
-        format!("{panel} {} - {} = {gap:+.3}", a.method, b.method)
+        format!("{panel} {} - {} = {gap:+.3}", a.method.label(), b.method.label())
     } else {
         format!(
             "{panel} {} - {} = {gap:+.3} with {} and {} seed(s), spread unknown",
-            a.method, b.method, a.seeds, b.seeds
+            a.method.label(),
+            b.method.label(),
+            a.seeds,
+            b.seeds
         )
     }
 }
 
 /// The panels' means as text.
-fn describe_panels(panels: &[Panel]) -> String {
+fn describe_panels(panels: &[Finals]) -> String {
     let lines: Vec<String> = panels
         .iter()
         .map(|(panel, stats)| {
             let means: Vec<String> = stats
                 .iter()
-                .map(|f| format!("{} {:.3}±{:.3} ({} seeds)", f.method, f.mean, f.sd, f.seeds))
+                .map(|f| format!("{} {:.3}±{:.3} ({} seeds)", f.method.label(), f.mean, f.sd, f.seeds))
                 .collect();
             format!("{panel}: {}", means.join(", "))
         })
@@ -662,7 +941,7 @@ impl Tally {
     }
 
     /// The headline: how many comparisons went which way, and the fewest seeds of a method.
-    fn headline(&self, what: &str, panels: &[Panel]) -> String {
+    fn headline(&self, what: &str, panels: &[Finals]) -> String {
         let seeds = panels.iter().flat_map(|(_, s)| s.iter().map(|f| f.seeds)).min().unwrap_or(0);
         format!(
             "{what}: {} hold, {} against beyond the spread (needs 0), {} undecided; fewest seeds of a method {seeds} \
@@ -696,12 +975,12 @@ fn decide(
 /// deviations over seeds); worse inside the spread, or any comparison with fewer than
 /// [`MIN_SEEDS`] seeds on a side, is INCONCLUSIVE.
 fn c8a(e: &Evidence, _: &str) -> Result<Measured> {
-    let panels = panels(&e.table)?;
+    let panels = finals(&View::read(&e.table)?)?;
     let mut tally = Tally::default();
     let mut inside = Vec::new();
     for (panel, stats) in &panels {
-        for base in stats.iter().filter(|s| s.method == "CFM" || s.method == "OT-CFM") {
-            for efm in stats.iter().filter(|s| efm_m(&s.method).is_some()) {
+        for base in stats.iter().filter(|s| !s.method.is_efm()) {
+            for efm in stats.iter().filter(|s| s.method.is_efm()) {
                 let c = compare(efm, base);
                 if c == Comparison::InsideSpread {
                     inside.push(undecided(panel, efm, base));
@@ -726,15 +1005,16 @@ fn c8a(e: &Evidence, _: &str) -> Result<Measured> {
 /// (either side), or with fewer than [`MIN_SEEDS`] seeds on a side, INCONCLUSIVE. The paper's "no further change beyond M ~ 1000" is not tested:
 /// no run uses more than 1024 references.
 fn c8b(e: &Evidence, _: &str) -> Result<Measured> {
-    let panels = panels(&e.table)?;
+    let panels = finals(&View::read(&e.table)?)?;
     let mut tally = Tally::default();
     let mut inside = Vec::new();
     for (panel, stats) in &panels {
-        let efms: Vec<&Final> = stats.iter().filter(|s| efm_m(&s.method).is_some()).collect();
-        let smallest = efms.iter().min_by_key(|e| efm_m(&e.method)).expect("panels have EFM rows");
-        let largest = efms.iter().max_by_key(|e| efm_m(&e.method)).expect("panels have EFM rows");
-        if efm_m(&largest.method) == efm_m(&smallest.method) {
-            inside.push(format!("{panel}: one M only ({})", largest.method));
+        // EFM-M by M (the methods' order).
+        let efms: Vec<&Final> = stats.iter().filter(|s| s.method.is_efm()).collect();
+        let smallest = efms.iter().min_by_key(|e| e.method).expect("panels have EFM rows");
+        let largest = efms.iter().max_by_key(|e| e.method).expect("panels have EFM rows");
+        if largest.method == smallest.method {
+            inside.push(format!("{panel}: one M only ({})", largest.method.label()));
             tally.add(Comparison::InsideSpread);
             continue;
         }
@@ -807,6 +1087,80 @@ mod tests {
     #[test]
     fn m_is_capped_at_the_training_set() {
         assert_eq!(Method::Efm { m: 1000 }.target(500), Target::Efm { m: 500, refs: RefMode::Official });
-        assert_eq!(efm_m("EFM-1024"), Some(1024));
+        assert_eq!(Method::parse("EFM-1024"), Some(Method::Efm { m: 1024 }));
+    }
+
+    #[test]
+    fn methods_parse_their_labels_and_sort_in_the_papers_order() {
+        let mut methods: Vec<Method> =
+            ["EFM-1024", "EFM-64", "OT-CFM", "CFM"].iter().map(|l| Method::parse(l).unwrap()).collect();
+        methods.sort();
+        let labels: Vec<String> = methods.iter().map(|m| m.label()).collect();
+        assert_eq!(labels, ["CFM", "OT-CFM", "EFM-64", "EFM-1024"]);
+        assert_eq!(Method::parse("EFM-x"), None);
+        assert_eq!(Method::parse("DDPM"), None);
+    }
+
+    /// A planted run: method, references, seed, and its evaluations `(epoch, step, value)`.
+    type Planted = (&'static str, usize, u64, &'static [(f64, u64, f64)]);
+
+    /// Digits: EFM-128 (two seeds, listed first) and CFM (one seed), evaluated at epochs 1 and 2
+    /// (seed 1 of EFM-128 also at epoch 3, its last step), with the classifier's accuracy.
+    fn planted() -> DataFrame {
+        let mut t = TableBuilder::new(&COLUMNS);
+        let runs: [Planted; 3] = [
+            ("EFM-128", 128, 0, &[(1.0, 12, 10.0), (2.0, 24, 4.0)]),
+            ("EFM-128", 128, 1, &[(1.0, 12, 12.0), (2.0, 24, f64::NAN), (3.0, 36, 8.0)]),
+            ("CFM", 1, 0, &[(1.0, 12, 20.0), (2.0, 24, 9.0)]),
+        ];
+        for (method, m, seed, evals) in runs {
+            t.push(row!["digits", method, m, seed, 0.0, 0u64, CLASSIFIER_ACCURACY, 0.97]);
+            for &(epoch, step, v) in evals {
+                for metric in METRICS {
+                    t.push(row!["digits", method, m, seed, epoch, step, metric, v]);
+                }
+            }
+        }
+        t.finish().unwrap()
+    }
+
+    #[test]
+    fn the_view_gives_each_runs_last_value_and_the_spread_over_seeds() {
+        let view = View::read(&planted()).unwrap();
+        let [data] = &view.datasets[..] else { panic!("one dataset") };
+        assert_eq!((data.data, data.accuracy, data.warmup), (ImageData::Digits, Some(0.97), None));
+        let methods: Vec<Method> = data.methods.iter().map(|r| r.method).collect();
+        assert_eq!(methods, vec![Method::Cfm, Method::Efm { m: 128 }]);
+        let (cfm, efm) = (&data.methods[0], &data.methods[1]);
+        assert_eq!((cfm.seeds(), efm.seeds(), efm.m), (1, 2, 128.0));
+        assert_eq!(data.last_epoch(), 3.0);
+        // Last steps: 4 (seed 0, step 24) and 8 (seed 1, step 36).
+        let last = efm.last(Panel::PixelTest);
+        assert_eq!((last.mean, last.seeds), (6.0, 2));
+        assert!((last.sd - 8f64.sqrt()).abs() < 1e-12);
+        assert_eq!(cfm.last(Panel::FeatureTest), Final { method: Method::Cfm, mean: 9.0, sd: 0.0, seeds: 1 });
+        // Per epoch, over the finite values: epoch 2 has seed 0's only.
+        let spread = efm.over_seeds(Panel::FeatureTrain);
+        let rows: Vec<(f64, f64, f64, f64)> =
+            spread.iter().map(|s| (s.epoch, s.mean, s.low, s.high)).collect();
+        assert_eq!(rows, vec![(1.0, 11.0, 10.0, 12.0), (2.0, 4.0, 4.0, 4.0), (3.0, 8.0, 8.0, 8.0)]);
+        let at: Vec<f64> = efm.at(Panel::FeatureTest, 1.0).iter().map(|e| e.value).collect();
+        assert_eq!(at, vec![10.0, 12.0]);
+    }
+
+    #[test]
+    fn the_view_names_unknown_methods_and_missing_distances() {
+        let err = View::read(&planted().drop(COLUMNS[4]).unwrap()).unwrap_err().to_string();
+        assert!(err.contains(ID) && err.contains("'epoch'"), "{err}");
+        let mut t = TableBuilder::new(&COLUMNS);
+        t.push(row!["digits", "DDPM", 1usize, 0u64, 1.0, 12u64, FEATURE_TRAIN, 1.0]);
+        let err = View::read(&t.finish().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("unknown method 'DDPM' (expected CFM, OT-CFM or EFM-<M>)"), "{err}");
+        let mut t = TableBuilder::new(&COLUMNS);
+        for metric in [FEATURE_TRAIN, FEATURE_TEST, PIXEL_TRAIN] {
+            t.push(row!["digits", "CFM", 1usize, 0u64, 1.0, 12u64, metric, 1.0]);
+        }
+        let err = View::read(&t.finish().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("dataset 'digits' has no 'pixel_test' rows"), "{err}");
     }
 }
