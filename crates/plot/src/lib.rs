@@ -18,7 +18,6 @@ mod canvas;
 mod error;
 mod figures;
 mod style;
-mod table;
 
 #[cfg(test)]
 mod testing;

@@ -583,7 +583,6 @@ mod tests {
         let view = View::read(&table()).unwrap();
         assert_eq!(view.collapse_time("digits").unwrap(), (0.35, 0.35 + 0.05));
         assert!(view.collapse_time("fashion-mnist").is_err());
-        assert_eq!(collapse_time(&table(), "digits").unwrap(), (0.35, 0.35 + 0.05));
     }
 
     #[test]
