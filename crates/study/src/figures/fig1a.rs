@@ -224,8 +224,9 @@ impl View {
     /// Reads the table; every dataset must have rows at every time of the table.
     pub fn read(df: &DataFrame) -> Result<View> {
         let cols = Columns::new(ID, df, &COLUMNS)?;
-        let (names, ds, ns) = (cols.text("dataset")?, cols.num("d")?, cols.num("n")?);
-        let (ts, cos) = (cols.num("t")?, cols.num("cosine")?);
+        let [dataset, d, n, t, _, cosine] = COLUMNS;
+        let (names, ds, ns) = (cols.text(dataset)?, cols.num(d)?, cols.num(n)?);
+        let (ts, cos) = (cols.num(t)?, cols.num(cosine)?);
         let times = sorted_unique(ts.iter().copied());
         let mut datasets = Vec::new();
         for name in unique(names.iter().cloned()) {

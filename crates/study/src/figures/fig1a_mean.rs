@@ -201,8 +201,9 @@ impl View {
     /// Reads the [`MEAN_COSINE`] rows of the table; every dataset must have some.
     pub fn read(df: &DataFrame) -> Result<View> {
         let cols = Columns::new(ID, df, &COLUMNS)?;
-        let (names, ds, ns, ts) = (cols.text("dataset")?, cols.num("d")?, cols.num("n")?, cols.num("t")?);
-        let (stats, values) = (cols.text("statistic")?, cols.num("value")?);
+        let [dataset, d, n, t, statistic, value] = COLUMNS;
+        let (names, ds, ns, ts) = (cols.text(dataset)?, cols.num(d)?, cols.num(n)?, cols.num(t)?);
+        let (stats, values) = (cols.text(statistic)?, cols.num(value)?);
         if !stats.iter().any(|s| s == MEAN_COSINE) {
             return Err(cols.malformed(format!("no rows with statistic '{MEAN_COSINE}'")));
         }

@@ -238,8 +238,9 @@ impl View {
     /// Reads the [`FRAC_ABOVE`] rows of the table.
     pub fn read(df: &DataFrame) -> Result<View> {
         let cols = Columns::new(ID, df, &COLUMNS)?;
-        let (names, sizes, ds) = (cols.text("dataset")?, cols.num("size")?, cols.num("d")?);
-        let (ts, stats, values) = (cols.num("t")?, cols.text("statistic")?, cols.num("value")?);
+        let [dataset, size, d, _, t, statistic, value] = COLUMNS;
+        let (names, sizes, ds) = (cols.text(dataset)?, cols.num(size)?, cols.num(d)?);
+        let (ts, stats, values) = (cols.num(t)?, cols.text(statistic)?, cols.num(value)?);
         let rows: Vec<usize> = (0..names.len()).filter(|&i| stats[i] == FRAC_ABOVE).collect();
         if rows.is_empty() {
             return Err(cols.malformed(format!("no rows with statistic '{FRAC_ABOVE}'")));

@@ -316,9 +316,10 @@ impl View {
     /// images, each with its nearest training image.
     pub fn read(df: &DataFrame) -> Result<View> {
         let cols = Columns::new(ID, df, &COLUMNS)?;
-        let (names, stats) = (cols.text("dataset")?, cols.text("statistic")?);
+        let [dataset, statistic, sample, t, index, value] = COLUMNS;
+        let (names, stats) = (cols.text(dataset)?, cols.text(statistic)?);
         let (samples, ts, idx, values) =
-            (cols.num("sample")?, cols.num("t")?, cols.num("index")?, cols.num("value")?);
+            (cols.num(sample)?, cols.num(t)?, cols.num(index)?, cols.num(value)?);
         let mut datasets = Vec::new();
         for name in unique(names.iter().cloned()) {
             let select = |stat: &str| -> Vec<Obs> {
