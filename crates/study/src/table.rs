@@ -242,6 +242,19 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// The element of `items` that `is`, pushed by `new` where there is none: how a view groups
+/// the rows of a long table (by dataset, by run) in order of first appearance.
+pub fn slot<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
+    let k = match items.iter().position(is) {
+        Some(k) => k,
+        None => {
+            items.push(new());
+            items.len() - 1
+        }
+    };
+    &mut items[k]
+}
+
 /// The distinct values of `values` in order of first appearance.
 pub fn unique<T: PartialEq + Clone>(values: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut out: Vec<T> = Vec::new();

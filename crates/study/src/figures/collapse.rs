@@ -53,7 +53,7 @@ use super::fig1a::cosines;
 use crate::data::{DataSpec, pairs};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan};
 use crate::stats::{grid, least_squares, mean, num, settles_above};
-use crate::table::{Columns, TableBuilder, sorted_unique, unique};
+use crate::table::{Columns, TableBuilder, slot, sorted_unique, unique};
 use crate::{Context, Profile, Result, row};
 
 /// The level both statistics must reach.
@@ -439,31 +439,27 @@ impl View {
                 view.fits[*k].part_mut(*p).get_or_insert(values[i]);
                 continue;
             }
-            let at =
-                match view.cells.iter().position(|c| c.dataset == names[i] && c.d == ds[i] && c.n == ns[i]) {
-                    Some(at) => at,
-                    None => {
-                        view.cells.push(Cell {
-                            dataset: names[i].clone(),
-                            d: ds[i],
-                            n: ns[i],
-                            log_n_over_d: xs[i],
-                            t_star: [None; 2],
-                            delta: None,
-                            t_star_predicted: None,
-                        });
-                        view.cells.len() - 1
-                    }
-                };
-            let cell = &mut view.cells[at];
-            let slot = match stats[i].as_str() {
+            let cell = slot(
+                &mut view.cells,
+                |c| c.dataset == names[i] && c.d == ds[i] && c.n == ns[i],
+                || Cell {
+                    dataset: names[i].clone(),
+                    d: ds[i],
+                    n: ns[i],
+                    log_n_over_d: xs[i],
+                    t_star: [None; 2],
+                    delta: None,
+                    t_star_predicted: None,
+                },
+            );
+            let field = match stats[i].as_str() {
                 T_STAR_COSINE => &mut cell.t_star[0],
                 T_STAR_WEIGHT => &mut cell.t_star[1],
                 DELTA => &mut cell.delta,
                 T_STAR_PREDICTED => &mut cell.t_star_predicted,
                 other => return Err(cols.malformed(format!("unknown statistic '{other}'"))),
             };
-            slot.get_or_insert(values[i]);
+            field.get_or_insert(values[i]);
         }
         Ok(view)
     }

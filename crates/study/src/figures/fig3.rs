@@ -32,7 +32,7 @@ use crate::claims::{Claim, Evidence, Measured};
 use crate::data::{Dataset, LabelledImages};
 use crate::figure::{CellSpec, Figure, KeyTable, Plan, Setting};
 use crate::stats::{grid, mean, num, pct};
-use crate::table::{Columns, TableBuilder, sorted_unique};
+use crate::table::{Columns, TableBuilder, slot, sorted_unique};
 use crate::{Context, Error, Profile, Result, row};
 
 /// The figure's id: its command-line name and its files' (`figures/fig3.svg`).
@@ -481,14 +481,7 @@ impl View {
             (cols.num(tau)?, cols.num(sample)?, cols.num(index)?, cols.num(value)?);
         let mut rows: Vec<(String, Rows)> = Vec::new();
         for i in 0..names.len() {
-            let at = match rows.iter().position(|r| r.0 == names[i]) {
-                Some(at) => at,
-                None => {
-                    rows.push((names[i].clone(), Rows::default()));
-                    rows.len() - 1
-                }
-            };
-            let r = &mut rows[at].1;
+            let r = &mut slot(&mut rows, |r| r.0 == names[i], || (names[i].clone(), Rows::default())).1;
             match stats[i].as_str() {
                 MEAN_PIXEL_DISTANCE => r.means[0].push((taus[i], values[i])),
                 MEAN_FEATURE_DISTANCE => r.means[1].push((taus[i], values[i])),

@@ -7,7 +7,7 @@ use polars::prelude::DataFrame;
 
 use super::*;
 use crate::stats::{least_squares, mean};
-use crate::table::{Columns, sorted_unique};
+use crate::table::{Columns, slot, sorted_unique};
 use crate::{Error, Result};
 
 /// The statistics of the summary rows, which [`View::read`] leaves out: the view computes them
@@ -104,31 +104,17 @@ impl View {
             }
             let output = Param::parse(&outputs[i])
                 .ok_or_else(|| c.malformed(format!("unknown output '{}'", outputs[i])))?;
-            let k = match datasets.iter().position(|d| d.name == names[i]) {
-                Some(k) => k,
-                None => {
-                    datasets.push(DatasetRuns {
-                        name: names[i].clone(),
-                        width: f64::NEG_INFINITY,
-                        runs: Vec::new(),
-                    });
-                    datasets.len() - 1
-                }
-            };
-            let data = &mut datasets[k];
+            let data = slot(
+                &mut datasets,
+                |d| d.name == names[i],
+                || DatasetRuns { name: names[i].clone(), width: f64::NEG_INFINITY, runs: Vec::new() },
+            );
             data.width = data.width.max(widths[i]);
-            let r = match data
-                .runs
-                .iter()
-                .position(|r| r.output == output && r.n == ns[i] && r.width == widths[i])
-            {
-                Some(r) => r,
-                None => {
-                    data.runs.push(Run::new(output, ns[i], widths[i]));
-                    data.runs.len() - 1
-                }
-            };
-            let run = &mut data.runs[r];
+            let run = slot(
+                &mut data.runs,
+                |r| r.output == output && r.n == ns[i] && r.width == widths[i],
+                || Run::new(output, ns[i], widths[i]),
+            );
             let v = Some(values[i]);
             match stats[i].as_str() {
                 FRACTION_MEMORIZED => run.copies.push((steps[i], values[i])),

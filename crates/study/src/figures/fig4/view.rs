@@ -6,6 +6,7 @@
 use polars::prelude::DataFrame;
 
 use super::*;
+use crate::table::slot;
 
 /// Fig. 4's table, read: per dataset, every run's Fréchet distances as training goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,18 +146,6 @@ impl View {
         }
         Ok(View { datasets })
     }
-}
-
-/// The element of `items` that `is`, pushed by `new` where there is none.
-fn slot<T>(items: &mut Vec<T>, is: impl Fn(&T) -> bool, new: impl FnOnce() -> T) -> &mut T {
-    let k = match items.iter().position(is) {
-        Some(k) => k,
-        None => {
-            items.push(new());
-            items.len() - 1
-        }
-    };
-    &mut items[k]
 }
 
 impl Data {
