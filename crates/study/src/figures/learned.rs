@@ -1,9 +1,10 @@
 //! What the figures of learned models share: the parameterizations, the network and the
 //! training recipe per profile, cached training and training evaluated at checkpoints. Beside
-//! it: [`cost`] (the estimated cost of a step and of sampling), [`evaluation`] (sampling, the
-//! divergence guard, and the metrics that stand in for the paper's: Fréchet distances in the
-//! feature space of a classifier trained here and in pixel space) and [`settings`] (the table of
-//! hyperparameters beside the paper's).
+//! it: `cost` (the estimated cost of a step and of sampling: [`step_seconds`],
+//! [`sampling_seconds`]), `evaluation` (sampling, the divergence guard, and the metrics that
+//! stand in for the paper's: Fréchet distances in the feature space of a classifier trained here
+//! and in pixel space: [`Evaluator`], [`Guard`]) and `settings` (the table of hyperparameters
+//! beside the paper's: [`settings()`]).
 
 mod cost;
 mod evaluation;
@@ -116,7 +117,7 @@ pub fn train(
 /// once its weights are checked finite ([`Guard`]; a non-finite loss stops the run at its step),
 /// and returns the final model, which is also saved where [`cfm_nn::model_dir`] points, so that
 /// figures with the same configuration load it instead of training again. The run is the one
-/// [`cfm_nn::train`] makes for `config` (same trainer, bit-identical weights); evaluating at the
+/// [`cfm_nn::train()`] makes for `config` (same trainer, bit-identical weights); evaluating at the
 /// checkpoints does not touch the training state.
 #[allow(clippy::too_many_arguments)]
 pub fn train_evaluated(
