@@ -90,7 +90,7 @@ impl Stream {
         (0..n).map(|_| self.normal() as f32).collect()
     }
 
-    /// `n` standard normal `f32` values by the ziggurat method ([`crate::ziggurat`]), several
+    /// `n` standard normal `f32` values by the ziggurat method (`crate::ziggurat`), several
     /// times faster than [`Stream::normal_vec`] (and a different sequence): chunk `c` of
     /// [`FAST_CHUNK`] values comes from `self.derive_index(c)`, so the chunks are drawn in
     /// parallel and the values depend only on this stream's key and `n`, not on the thread

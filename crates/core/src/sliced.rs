@@ -15,8 +15,8 @@
 //!
 //! A register-blocked kernel computes a tile of outputs over one slice in `f32` registers, then
 //! adds them into the tile's `f64` sums: the `f32` partial sums never reach memory. The operands
-//! are packed by blocks of [`KC`] coordinates, the tile's `f64` sums stay in cache, and the
-//! output is split into fixed blocks of [`TASK`] (one parallel task each), so the results do not
+//! are packed by blocks of `KC` coordinates, the tile's `f64` sums stay in cache, and the
+//! output is split into fixed blocks of `TASK` (one parallel task each), so the results do not
 //! depend on the number of threads. The kernel is compiled for AVX-512 (8 x 32 tiles) and
 //! AVX2 (6 x 16), chosen at run time; every output is summed in the same order whatever the tile,
 //! so both give the same bits. Without FMA (the plain loop) the multiply-adds are not fused and

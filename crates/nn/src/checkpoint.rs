@@ -6,7 +6,7 @@
 //! - Every file is written through [`cfm_core::io::write_atomic_with`] (a unique temporary file
 //!   in the same directory, synced, then renamed into place), so a reader never sees half a file
 //!   and an interrupted write leaves the previous version.
-//! - A directory is built under an exclusive lock ([`lock_dir`]): processes sharing a cache
+//! - A directory is built under an exclusive lock (`lock_dir`): processes sharing a cache
 //!   (cells run at once, jobs of a cluster) train each model once.
 //! - The training checkpoint is one safetensors file holding the weights (`param.<name>`), the
 //!   Adam moments, the EMA running sums, the step (`meta.step`) and the per-step losses

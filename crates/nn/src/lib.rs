@@ -5,7 +5,7 @@
 //!
 //! - [`models`]: an MLP with time features ([`MlpConfig`]), the torchcfm U-Net
 //!   ([`UNetConfig`]) and the feature classifier's network;
-//! - [`train`]: one loop for three targets, CFM (Algorithm 1), EFM (Algorithm 2) and OT-CFM
+//! - [`mod@train`]: one loop for three targets, CFM (Algorithm 1), EFM (Algorithm 2) and OT-CFM
 //!   ([`Target`]), with [`adam`] (warm-up, clipping), [`ema`] (bias-corrected), [`ot`]
 //!   (exact minibatch coupling) and content-addressed, resumable [`checkpoint`]s;
 //! - [`trained`]: a finished model on disk; [`field`]: a model as a

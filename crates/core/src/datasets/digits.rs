@@ -16,7 +16,7 @@ use crate::{Matrix, Stream};
 /// The embedded file.
 const FILE: &[u8] = include_bytes!("../../data/optdigits.tes.gz");
 
-/// SHA-256 of [`FILE`] (scikit-learn 1.9.1's `sklearn/datasets/data/digits.csv.gz`).
+/// SHA-256 of `FILE` (scikit-learn 1.9.1's `sklearn/datasets/data/digits.csv.gz`).
 pub const SHA256: &str = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22";
 
 /// Number of digit images.

@@ -39,7 +39,7 @@
 //!
 //! Parameters are named as candle's `Linear` layers (`layers.{i}.weight`: `out x in`,
 //! `layers.{i}.bias`, and the skip's `skip.weight`: `d x (1 + time_dim)`, `skip.bias`),
-//! initialised from those names ([`crate::init`]), and stored flat, layer by layer, weight then
+//! initialised from those names (`crate::init`), and stored flat, layer by layer, weight then
 //! bias, the skip last.
 
 use candle_core::{Device, Tensor};

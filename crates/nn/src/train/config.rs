@@ -61,7 +61,7 @@ pub struct TrainConfig {
     /// Optimiser steps.
     pub steps: u64,
     /// Minibatch size `B`, at most the training-set size: epochs of `floor(n / B)` batches
-    /// drawn without replacement ([`super::batch`]).
+    /// drawn without replacement (`train::batch`).
     pub batch_size: usize,
     /// Optimiser.
     pub adam: AdamConfig,

@@ -83,8 +83,8 @@ enum Engine {
 }
 
 /// A training run in memory. Weights start from `Stream::new(seed).derive("init")` (one
-/// stream per variable name, see [`crate::init`]); minibatches come from
-/// `Stream::new(seed).derive("train")` as [`super::batch`] says.
+/// stream per variable name, see `crate::init`); minibatches come from
+/// `Stream::new(seed).derive("train")` as `train::batch` says.
 pub struct Trainer<'a> {
     config: TrainConfig,
     data: &'a Matrix,
