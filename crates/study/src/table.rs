@@ -1,6 +1,6 @@
 //! Results tables: tidy long-form polars DataFrames (one row per observation, named key
-//! columns, then `statistic` and `value`), their CSV files, and the accessors claims and
-//! renderers use.
+//! columns, then `statistic` and `value`), their CSV files, and `Columns`, the checked reader
+//! that each figure's view is built with.
 
 use std::path::Path;
 
@@ -160,32 +160,10 @@ pub fn f64s(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     Ok(col.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-/// The first value of column `column` (NaN for an empty table).
-pub fn first(df: &DataFrame, column: &str) -> Result<f64> {
-    Ok(f64s(df, column)?.first().copied().unwrap_or(f64::NAN))
-}
-
-/// The `value` of the first row whose `statistic` is `statistic` (NaN when there is none).
-pub fn stat_value(df: &DataFrame, statistic: &str) -> Result<f64> {
-    first(&filter_eq(df, "statistic", statistic)?, "value")
-}
-
 /// Column `name` as text.
 pub fn strs(df: &DataFrame, name: &str) -> Result<Vec<String>> {
     let col = df.column(name)?.cast(&DataType::String)?;
     Ok(col.str()?.iter().map(|v| v.unwrap_or_default().to_string()).collect())
-}
-
-/// The rows where column `name` equals `value` (compared as text, so it works for any type).
-pub fn filter_eq(df: &DataFrame, name: &str, value: &str) -> Result<DataFrame> {
-    let keep: BooleanChunked = strs(df, name)?.iter().map(|v| v == value).collect();
-    Ok(df.filter(&keep)?)
-}
-
-/// The rows where the numeric column `name` is within `1e-9` of `value`.
-pub fn filter_near(df: &DataFrame, name: &str, value: f64) -> Result<DataFrame> {
-    let keep: BooleanChunked = f64s(df, name)?.iter().map(|v| (v - value).abs() <= 1e-9).collect();
-    Ok(df.filter(&keep)?)
 }
 
 /// The distinct values of column `name` in order of first appearance.
@@ -308,7 +286,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn build_write_read_filter() {
+    fn build_write_read() {
         let mut b = TableBuilder::new(&["dataset", "n", "t", "value"]);
         b.push(row!["moons", 10usize, 0.5, 1.25]);
         b.push(row!["digits", 20usize, 0.0, -3.0e-7]);
@@ -319,8 +297,7 @@ mod tests {
         let back = read_csv(&p).unwrap();
         assert_eq!(f64s(&back, "value").unwrap(), vec![1.25, -3.0e-7]);
         assert_eq!(f64s(&back, "t").unwrap(), vec![0.5, 0.0]);
-        let d = filter_eq(&back, "dataset", "digits").unwrap();
-        assert_eq!(f64s(&d, "n").unwrap(), vec![20.0]);
+        assert_eq!(f64s(&back, "n").unwrap(), vec![10.0, 20.0]);
         assert_eq!(distinct(&back, "dataset").unwrap(), vec!["moons", "digits"]);
     }
 

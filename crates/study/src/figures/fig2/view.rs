@@ -298,7 +298,7 @@ impl Phase {
 mod tests {
     use super::*;
     use crate::row;
-    use crate::table::TableBuilder;
+    use crate::table::{TableBuilder, f64s, strs};
 
     /// Two-moons runs at width 64, both outputs, n = 10 and 100, checkpoints at 100 and 1000
     /// (copies 0.2 then 0.6 for n = 10, 0.1 then 0.3 for n = 100), each with its own subset
@@ -375,9 +375,10 @@ mod tests {
             b.push(row!["digits", "velocity", n, 64usize, tau, 0.5, ERROR, 1.0]);
         }
         let summary = Fig2.summarize(&b.finish().unwrap()).unwrap().unwrap();
+        let (outputs, stats) = (strs(&summary, "output").unwrap(), strs(&summary, "statistic").unwrap());
+        let values = f64s(&summary, "value").unwrap();
         let stat = |s: &str| {
-            crate::table::stat_value(&crate::table::filter_eq(&summary, "output", "velocity").unwrap(), s)
-                .unwrap()
+            (0..values.len()).find(|&i| outputs[i] == "velocity" && stats[i] == s).map(|i| values[i]).unwrap()
         };
         assert!((stat(TAU_MEM_SLOPE) - 1.0).abs() < 1e-12 && (stat(TAU_MEM_R2) - 1.0).abs() < 1e-12);
         assert_eq!((stat(TAU_MEM), stat(TAU_MEM_POINTS)), (100.0, 3.0));
